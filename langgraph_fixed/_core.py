@@ -1,0 +1,374 @@
+"""The patching core: walks the registry of fixes, knows nothing about any one leak.
+
+Each fix (see :mod:`langgraph_fixed.fixes`) names a module attribute to replace,
+the distribution and versions it applies to, how to recognise the code it
+expects, and how to build the replacement. The core imports the target, runs
+those checks, rebinds the attribute in its defining module and in every loaded
+module that imported it by name, records the original, and reports the outcome.
+"""
+
+from __future__ import annotations
+
+import enum
+import importlib
+import importlib.metadata
+import sys
+import threading
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.version import InvalidVersion, Version
+
+__all__ = [
+    "Fix",
+    "FixNotApplied",
+    "FixState",
+    "LangGraphFixedWarning",
+    "PatchStatus",
+    "StatusReport",
+    "apply",
+    "get_original",
+    "installed_versions",
+    "patched",
+    "revert",
+    "status",
+]
+
+#: Distributions whose versions every status report carries.
+REPORTED_DISTRIBUTIONS = (
+    "langgraph",
+    "langchain-core",
+    "langgraph-prebuilt",
+    "langgraph-checkpoint",
+    "langchain",
+    "pydantic",
+)
+
+
+class LangGraphFixedWarning(UserWarning):
+    """A fix could not be applied; the library still works, unpatched."""
+
+
+class FixNotApplied(RuntimeError):
+    """Raised by ``apply(strict=True)`` when a needed fix is not active."""
+
+    def __init__(self, report: StatusReport) -> None:
+        self.report = report
+        problems = "; ".join(f"{s.fix}: {s.state.value} ({s.reason})" for s in report.problems)
+        super().__init__(f"langgraph-fixed could not apply every needed fix: {problems}")
+
+
+class FixState(enum.Enum):
+    """What happened to one fix."""
+
+    APPLIED = "applied"
+    NOT_NEEDED = "not needed"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+    INACTIVE = "not applied"
+
+
+@dataclass(frozen=True)
+class PatchStatus:
+    """The state of one fix, with the reason and the versions it was judged on."""
+
+    fix: str
+    state: FixState
+    reason: str
+    target: str
+    versions: dict[str, str | None] = field(default_factory=dict)
+    rebound: tuple[str, ...] = ()
+
+    @property
+    def active(self) -> bool:
+        return self.state is FixState.APPLIED
+
+    @property
+    def problem(self) -> bool:
+        """True when the fix is needed here but is not active."""
+        return self.state in (FixState.SKIPPED, FixState.FAILED)
+
+
+class StatusReport(tuple[PatchStatus, ...]):
+    """The status of every registered fix, in registry order."""
+
+    def __new__(cls, statuses: Sequence[PatchStatus] = ()) -> StatusReport:
+        return super().__new__(cls, statuses)
+
+    def get(self, fix: str) -> PatchStatus:
+        """The status of the fix called ``fix`` (``KeyError`` if there is none)."""
+        for item in self:
+            if item.fix == fix:
+                return item
+        raise KeyError(fix)
+
+    @property
+    def problems(self) -> tuple[PatchStatus, ...]:
+        return tuple(s for s in self if s.problem)
+
+    @property
+    def ok(self) -> bool:
+        """True when no needed fix is left inactive by a skip or a failure."""
+        return not self.problems
+
+    def format(self) -> str:
+        rows = [f"{s.fix:<28} {s.state.value:<12} {s.reason}" for s in self]
+        return "\n".join(rows)
+
+    def __str__(self) -> str:
+        return self.format()
+
+
+class Fix:
+    """One leak site: what it replaces, where it applies, how it recognises the code.
+
+    Subclasses set the class attributes and implement :meth:`recognise` and
+    :meth:`build`; they may override :meth:`needed` and :meth:`after_apply`.
+    """
+
+    #: Short, stable name used in reports.
+    name: str = ""
+    #: One line for humans.
+    summary: str = ""
+    #: Module defining the attribute to replace, and the attribute.
+    module: str = ""
+    attribute: str = ""
+    #: Requirement strings the installed distributions must satisfy for the
+    #: leak to exist; otherwise the fix is "not needed".
+    applies_to: tuple[str, ...] = ()
+    #: Requirement strings describing the versions this fix was tested on.
+    #: Outside them the fix is applied only if :meth:`recognise` accepts the code.
+    tested: tuple[str, ...] = ()
+
+    @property
+    def target(self) -> str:
+        return f"{self.module}.{self.attribute}"
+
+    def needed(self, original: Any) -> str | None:
+        """A reason why the installed code does not leak, or None if it does."""
+        return None
+
+    def recognise(self, original: Any) -> str | None:
+        """A reason why ``original`` is not the code this fix expects, or None."""
+        raise NotImplementedError
+
+    def build(self, original: Any) -> Any:
+        """The replacement object for ``original``."""
+        raise NotImplementedError
+
+    def after_apply(self, original: Any) -> None:
+        """Called once the replacement is bound (e.g. to empty the leaky cache)."""
+
+
+@dataclass
+class _Active:
+    fix: Fix
+    original: Any
+    replacement: Any
+    status: PatchStatus
+
+
+_lock = threading.RLock()
+_active: dict[str, _Active] = {}
+_last: dict[str, PatchStatus] = {}
+
+
+def installed_versions() -> dict[str, str | None]:
+    """Installed versions of the distributions that matter here (None if absent)."""
+    versions: dict[str, str | None] = {
+        "python": ".".join(map(str, sys.version_info[:3])),
+    }
+    for dist in REPORTED_DISTRIBUTIONS:
+        try:
+            versions[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            versions[dist] = None
+    return versions
+
+
+def _unmet(requirements: Sequence[str], versions: dict[str, str | None]) -> str | None:
+    """The first requirement the installed versions do not meet, explained; else None."""
+    for text in requirements:
+        try:
+            req = Requirement(text)
+        except InvalidRequirement as exc:  # a bug in a fix declaration
+            return f"invalid requirement {text!r}: {exc}"
+        installed = versions.get(req.name)
+        if installed is None:
+            try:
+                installed = importlib.metadata.version(req.name)
+            except importlib.metadata.PackageNotFoundError:
+                return f"{req.name} is not installed"
+        try:
+            version = Version(installed)
+        except InvalidVersion:
+            return f"{req.name} has an unparsable version {installed!r}"
+        if not req.specifier.contains(version, prereleases=True):
+            return f"{req.name} {installed} is outside {req.specifier}"
+    return None
+
+
+def _registry() -> tuple[Fix, ...]:
+    from langgraph_fixed.fixes import FIXES
+
+    return FIXES
+
+
+def _rebind(old: Any, new: Any) -> tuple[str, ...]:
+    """Replace ``old`` by ``new`` in every loaded module's namespace (by identity)."""
+    rebound: list[str] = []
+    for mod_name, module in list(sys.modules.items()):
+        namespace = getattr(module, "__dict__", None)
+        if type(namespace) is not dict:
+            continue
+        names = [name for name, value in list(namespace.items()) if value is old]
+        for name in names:
+            namespace[name] = new
+            rebound.append(f"{mod_name}.{name}")
+    return tuple(rebound)
+
+
+def _judge(fix: Fix, versions: dict[str, str | None]) -> tuple[PatchStatus, Any]:
+    """Decide what to do with one fix; returns (status, original or None)."""
+
+    def make(state: FixState, reason: str) -> PatchStatus:
+        return PatchStatus(fix.name, state, reason, fix.target, versions)
+
+    unmet = _unmet(fix.applies_to, versions)
+    if unmet is not None:
+        return make(FixState.NOT_NEEDED, unmet), None
+    try:
+        module = importlib.import_module(fix.module)
+    except Exception as exc:  # an import error in a dependency must not take the host down
+        return make(FixState.SKIPPED, f"cannot import {fix.module}: {exc!r}"), None
+    if not hasattr(module, fix.attribute):
+        return make(FixState.SKIPPED, f"{fix.target} does not exist in this version"), None
+    original = getattr(module, fix.attribute)
+    try:
+        not_needed = fix.needed(original)
+        if not_needed is not None:
+            return make(FixState.NOT_NEEDED, not_needed), None
+        unrecognised = fix.recognise(original)
+    except Exception as exc:
+        return make(FixState.FAILED, f"checking {fix.target} raised {exc!r}"), None
+    untested = _unmet(fix.tested, versions)
+    if unrecognised is not None:
+        where = f" ({untested}; tested: {', '.join(fix.tested)})" if untested else ""
+        reason = f"{fix.target} is not the code this fix knows: {unrecognised}{where}"
+        return make(FixState.SKIPPED, reason), None
+    note = f"; {untested}, applied because the code is recognised" if untested else ""
+    return make(FixState.APPLIED, f"{fix.summary}{note}"), original
+
+
+def _apply_one(fix: Fix, versions: dict[str, str | None]) -> PatchStatus:
+    active = _active.get(fix.name)
+    if active is not None:
+        return active.status
+    status, original = _judge(fix, versions)
+    if status.state is not FixState.APPLIED:
+        return status
+    replacement: Any = None
+    try:
+        replacement = fix.build(original)
+        rebound = _rebind(original, replacement)
+        fix.after_apply(original)
+    except Exception as exc:
+        if replacement is not None:
+            _rebind(replacement, original)
+        reason = f"building the fix raised {exc!r}"
+        return PatchStatus(fix.name, FixState.FAILED, reason, fix.target, versions)
+    status = PatchStatus(
+        fix.name, FixState.APPLIED, status.reason, fix.target, versions, rebound=rebound
+    )
+    _active[fix.name] = _Active(fix, original, replacement, status)
+    return status
+
+
+def _revert_one(name: str) -> None:
+    active = _active.pop(name, None)
+    if active is None:
+        return
+    _rebind(active.replacement, active.original)
+    _last[name] = PatchStatus(
+        name, FixState.INACTIVE, "reverted", active.fix.target, active.status.versions
+    )
+
+
+def apply(*, strict: bool = False) -> StatusReport:
+    """Apply every fix that is needed on this install; idempotent and thread-safe.
+
+    Unrecognised or missing targets are skipped with a
+    :class:`LangGraphFixedWarning` and never raise, unless ``strict`` is true,
+    in which case :class:`FixNotApplied` is raised after the others are applied.
+    """
+    versions = installed_versions()
+    with _lock:
+        statuses = []
+        for fix in _registry():
+            status = _apply_one(fix, versions)
+            _last[fix.name] = status
+            statuses.append(status)
+        report = StatusReport(statuses)
+    for problem in report.problems:
+        warnings.warn(
+            f"langgraph-fixed: {problem.fix} {problem.state.value}: {problem.reason}",
+            LangGraphFixedWarning,
+            stacklevel=2,
+        )
+    if strict and not report.ok:
+        raise FixNotApplied(report)
+    return report
+
+
+def revert() -> StatusReport:
+    """Restore the exact original objects everywhere the fixes were bound."""
+    with _lock:
+        for name in list(_active):
+            _revert_one(name)
+        return status()
+
+
+def status() -> StatusReport:
+    """The current state of every fix (``not applied`` before :func:`apply`)."""
+    with _lock:
+        statuses = []
+        for fix in _registry():
+            active = _active.get(fix.name)
+            if active is not None:
+                statuses.append(active.status)
+            elif fix.name in _last:
+                statuses.append(_last[fix.name])
+            else:
+                statuses.append(
+                    PatchStatus(fix.name, FixState.INACTIVE, "apply() not called", fix.target)
+                )
+        return StatusReport(statuses)
+
+
+def get_original(name: str) -> Any:
+    """The object a fix replaced, while it is applied (``KeyError`` otherwise)."""
+    with _lock:
+        return _active[name].original
+
+
+@contextmanager
+def patched(*, strict: bool = False) -> Iterator[StatusReport]:
+    """Apply the fixes for the duration of a block.
+
+    Fixes that were already active when the block was entered stay active on
+    exit; only those this block applied are reverted.
+    """
+    with _lock:
+        before = set(_active)
+        report = apply(strict=strict)
+        mine = set(_active) - before
+    try:
+        yield report
+    finally:
+        with _lock:
+            for name in mine:
+                _revert_one(name)

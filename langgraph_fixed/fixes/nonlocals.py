@@ -1,0 +1,310 @@
+"""langchain-core's ``get_function_nonlocals`` cache.
+
+The leak
+    ``langchain_core.runnables.utils.get_function_nonlocals`` is wrapped in
+    ``functools.lru_cache(maxsize=256)``. The key is the callable (a closure
+    keeps its cells alive, a bound method its ``__self__``), the result is the
+    list of values the function reads. So the last 256 callables analysed stay
+    alive with everything they reach. It is called by ``RunnableLambda.deps``
+    (``config_specs``, ``get_graph()``, LangGraph's subgraph discovery at
+    ``compile()``) on every version, and directly by LangGraph's
+    ``find_subgraph_pregel`` for every node on langgraph 0.3.0 - 0.3.15.
+
+The fix
+    What does not change between closures of one ``def`` is its code object and
+    its source. The replacement caches the source analysis (which names and
+    attribute chains the function reads) per code object, held weakly and
+    compared by identity, and reads the values afresh from the function's own
+    closure and globals at each call. It keeps nothing alive once it returns,
+    a new closure of an analysed ``def`` is a cache hit, and the values are
+    never stale. It returns what the original uncached function returns, in the
+    same order, with the same fallbacks, because it runs upstream's own AST
+    visitor and mirrors the rest of the function statement by statement; the
+    fingerprints below pin the upstream code it mirrors.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import inspect
+import sys
+import textwrap
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from operator import attrgetter
+from types import FunctionType, MethodType
+from typing import Any
+
+from langgraph_fixed._core import Fix
+from langgraph_fixed.cache import CacheInfo, WeakKeyCachedFunction, weak_key_cache
+
+#: Normalised source fingerprints (see ``source_fingerprint``) of the bodies of
+#: ``get_function_nonlocals`` this module mirrors, read from every langchain-core
+#: release from 0.3.0 to 1.8.4. The value says whether that body reads the
+#: closure of ``func.__wrapped__`` (True) or of ``func`` itself (False).
+#: 0.3.0 - 0.3.18 had no cache; 0.3.19 - 0.3.31 read ``func``'s closure;
+#: 0.3.32 - 0.3.50 and 0.3.51 - 1.8.4 differ only in the shape of one loop.
+KNOWN_FINGERPRINTS: dict[str, bool] = {
+    "bd4d7b8a2bb86594": False,
+    "30575c38e8c898c0": True,
+    "292809d6f93b5f55": True,
+}
+
+#: How many code objects' analyses to keep at most. Entries also go as soon as
+#: their code object is collected; the bound only matters for code generated
+#: at run time (``exec``) that stays alive.
+ANALYSIS_CACHE_SIZE = 4096
+
+#: ``inspect.getclosurevars`` semantics mirrored by ``_read_candidates`` were
+#: checked on these Python versions; elsewhere the stdlib function is called.
+_MIRRORED_PYTHONS = ((3, 10), (3, 13))
+
+_UPSTREAM_ERRORS = (SyntaxError, TypeError, OSError, SystemError)
+
+
+def source_fingerprint(func: Callable[..., Any]) -> str:
+    """A short hash of a function's code, blind to docstrings, annotations and decorators."""
+    tree = ast.parse(textwrap.dedent(inspect.getsource(func)))
+    node = tree.body[0]
+    if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        raise TypeError(f"{func!r} is not a def")
+    node.decorator_list = []
+    node.returns = None
+    for arg in (*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs):
+        arg.annotation = None
+    body = node.body
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+        node.body = body[1:]
+
+    class _DropAnnotations(ast.NodeTransformer):
+        def visit_AnnAssign(self, stmt: ast.AnnAssign) -> ast.AST:
+            if stmt.value is None:
+                return ast.Pass()
+            return ast.Assign(targets=[stmt.target], value=stmt.value, lineno=stmt.lineno)
+
+    normalised = ast.unparse(ast.fix_missing_locations(_DropAnnotations().visit(node)))
+    return hashlib.sha256(normalised.encode()).hexdigest()[:16]
+
+
+@dataclass
+class NonlocalsAnalysis:
+    """What the source of one ``def`` reads from outside, as upstream's visitor sees it.
+
+    Holds only strings: nothing here can reach a user object.
+    """
+
+    #: upstream's set of names and dotted attribute chains, in its iteration order
+    order: tuple[str, ...]
+    names: frozenset[str] = field(init=False)
+    #: (chain, attribute parts after the first) for each dotted name, in order
+    dotted: tuple[tuple[str, tuple[str, ...]], ...] = field(init=False)
+    #: the read plan for the analysed code object itself, made on first use
+    own_plan: _ReadPlan | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self.names = frozenset(self.order)
+        self.dotted = tuple((kk, tuple(kk.split(".")[1:])) for kk in self.order if "." in kk)
+
+    def relevant(self, name: str) -> bool:
+        """Whether a global or free variable called ``name`` can contribute a value."""
+        return name in self.names or any(kk.startswith(name) for kk, _ in self.dotted)
+
+    def plan(self, code: Any) -> _ReadPlan:
+        globals_ = tuple(
+            n for n in code.co_names if n not in ("None", "True", "False") and self.relevant(n)
+        )
+        freevars = tuple((i, n) for i, n in enumerate(code.co_freevars) if self.relevant(n))
+        return _ReadPlan(globals_, freevars)
+
+
+@dataclass(frozen=True)
+class _ReadPlan:
+    globals: tuple[str, ...]
+    freevars: tuple[tuple[int, str], ...]
+
+
+def _source_function(func: Any) -> FunctionType | None:
+    """The function whose source ``inspect.getsource(func)`` reads, if it is one."""
+    obj = inspect.unwrap(func)
+    if isinstance(obj, MethodType):
+        obj = obj.__func__
+    return obj if isinstance(obj, FunctionType) else None
+
+
+def _read_candidates_mirrored(
+    target: FunctionType, analysis: NonlocalsAnalysis, source: FunctionType
+) -> dict[str, Any]:
+    """``{**globals, **nonlocals}`` of ``inspect.getclosurevars``, relevant names only.
+
+    Dropping keys that cannot contribute keeps the relative order of the rest,
+    so the values come out in upstream's order. Every cell is read, as the
+    stdlib does, so an empty cell raises ``ValueError`` just the same.
+    """
+    code = target.__code__
+    if code is source.__code__:
+        plan = analysis.own_plan
+        if plan is None:
+            plan = analysis.own_plan = analysis.plan(code)
+    else:
+        plan = analysis.plan(code)
+    candidates: dict[str, Any] = {}
+    global_ns = target.__globals__
+    for name in plan.globals:
+        try:  # noqa: SIM105 - hot path, and the stdlib's exact lookup
+            candidates[name] = global_ns[name]
+        except KeyError:
+            pass
+    closure = target.__closure__
+    if closure is not None:
+        contents = [cell.cell_contents for cell in closure]
+        for index, name in plan.freevars:
+            candidates[name] = contents[index]
+    return candidates
+
+
+def _read_candidates_stdlib(
+    target: FunctionType, analysis: NonlocalsAnalysis, source: FunctionType
+) -> dict[str, Any]:
+    closure = inspect.getclosurevars(target)
+    return {**closure.globals, **closure.nonlocals}
+
+
+_read_candidates = (
+    _read_candidates_mirrored
+    if _MIRRORED_PYTHONS[0] <= sys.version_info[:2] <= _MIRRORED_PYTHONS[1]
+    else _read_candidates_stdlib
+)
+
+
+class FixedGetFunctionNonlocals:
+    """Drop-in for ``get_function_nonlocals`` that keeps no reference to its input.
+
+    ``cache_info()`` / ``cache_clear()`` describe the per-code-object analysis
+    cache; ``__wrapped__`` is upstream's uncached function.
+    """
+
+    def __init__(
+        self,
+        original: Any,
+        visitor: type[ast.NodeVisitor],
+        *,
+        closure_of_wrapped: bool = True,
+    ) -> None:
+        self.__wrapped__: Callable[[Any], list[Any]] = original.__wrapped__
+        self._visitor = visitor
+        self._closure_of_wrapped = closure_of_wrapped
+        self._analyse: WeakKeyCachedFunction[NonlocalsAnalysis | None] = weak_key_cache(
+            ANALYSIS_CACHE_SIZE, key=attrgetter("__code__")
+        )(self._analyse_source)
+        self.__name__ = "get_function_nonlocals"
+        self.__qualname__ = "get_function_nonlocals"
+        self.__module__ = original.__module__
+        self.__doc__ = original.__doc__
+
+    def _analyse_source(self, source: FunctionType) -> NonlocalsAnalysis | None:
+        try:
+            text = inspect.getsource(source)
+            tree = ast.parse(textwrap.dedent(text))
+            visitor: Any = self._visitor()
+            visitor.visit(tree)
+        except _UPSTREAM_ERRORS:
+            return None
+        return NonlocalsAnalysis(tuple(visitor.nonlocals))
+
+    def __call__(self, func: Callable[..., Any]) -> list[Any]:
+        try:
+            source = _source_function(func)
+        except Exception:
+            source = None
+        if source is None:
+            # Not a plain function or method (a partial, a builtin, a callable
+            # instance, a class, a wrapper loop): upstream's own code decides,
+            # and these inputs are cheap for it and leave nothing behind.
+            return self.__wrapped__(func)
+        analysis = self._analyse(source)
+        if analysis is None:
+            return []
+        try:
+            target: Any = func
+            if self._closure_of_wrapped and hasattr(func, "__wrapped__"):
+                wrapped = func.__wrapped__
+                if callable(wrapped):
+                    target = wrapped
+            if isinstance(target, MethodType):
+                target = target.__func__
+            if not isinstance(target, FunctionType):
+                return []  # inspect.getclosurevars raises TypeError: upstream returns []
+            candidates = _read_candidates(target, analysis, source)
+            values: list[Any] = []
+            names = analysis.names
+            dotted = analysis.dotted
+            for k, v in candidates.items():
+                if k in names:
+                    values.append(v)
+                for kk, parts in dotted:
+                    if kk.startswith(k):
+                        vv = v
+                        for part in parts:
+                            if vv is None:
+                                break
+                            try:
+                                vv = getattr(vv, part)
+                            except AttributeError:
+                                break
+                        else:
+                            values.append(vv)
+        except _UPSTREAM_ERRORS:
+            return []
+        return values
+
+    def cache_info(self) -> CacheInfo:
+        return self._analyse.cache_info()
+
+    def cache_clear(self) -> None:
+        self._analyse.cache_clear()
+
+    def cache_parameters(self) -> dict[str, Any]:
+        return self._analyse.cache_parameters()
+
+    def __repr__(self) -> str:
+        return "<langgraph_fixed get_function_nonlocals (weak per-code-object cache)>"
+
+
+class NonlocalsCacheFix(Fix):
+    name = "get_function_nonlocals"
+    summary = "source analysis cached per code object, values read afresh"
+    module = "langchain_core.runnables.utils"
+    attribute = "get_function_nonlocals"
+    applies_to = ("langchain-core>=0.3.19",)
+    tested = ("langchain-core>=0.3.45,<=1.8.3",)
+
+    def needed(self, original: Any) -> str | None:
+        if isinstance(original, FixedGetFunctionNonlocals):
+            return "already replaced by langgraph-fixed"
+        if not (
+            hasattr(original, "cache_info") and callable(getattr(original, "__wrapped__", None))
+        ):
+            return "upstream's get_function_nonlocals is not cached in this version"
+        return None
+
+    def recognise(self, original: Any) -> str | None:
+        try:
+            fingerprint = source_fingerprint(original.__wrapped__)
+        except Exception as exc:
+            return f"its source cannot be read ({exc!r})"
+        if fingerprint not in KNOWN_FINGERPRINTS:
+            return f"unknown source fingerprint {fingerprint}"
+        module = sys.modules[self.module]
+        if not isinstance(getattr(module, "FunctionNonLocals", None), type):
+            return "the FunctionNonLocals visitor is missing"
+        return None
+
+    def build(self, original: Any) -> FixedGetFunctionNonlocals:
+        visitor = sys.modules[self.module].FunctionNonLocals
+        variant = KNOWN_FINGERPRINTS[source_fingerprint(original.__wrapped__)]
+        return FixedGetFunctionNonlocals(original, visitor, closure_of_wrapped=variant)
+
+    def after_apply(self, original: Any) -> None:
+        # Whatever the lru cache pinned before apply() would stay pinned forever.
+        original.cache_clear()
