@@ -69,6 +69,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="langgraph-fixed",
         description="Fixes reference leaks in LangGraph and langchain-core caches.",
     )
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {langgraph_fixed.__version__}"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     doc = sub.add_parser("doctor", help="versions, fix status and a live leak check")
     doc.add_argument(

@@ -278,6 +278,8 @@ class NonlocalsCacheFix(Fix):
     attribute = "get_function_nonlocals"
     applies_to = ("langchain-core>=0.3.19",)
     tested = ("langchain-core>=0.3.45,<=1.8.3",)
+    #: which fingerprint variant recognise() saw; build() follows it
+    _closure_of_wrapped = True
 
     def needed(self, original: Any) -> str | None:
         if isinstance(original, FixedGetFunctionNonlocals):
@@ -298,12 +300,14 @@ class NonlocalsCacheFix(Fix):
         module = sys.modules[self.module]
         if not isinstance(getattr(module, "FunctionNonLocals", None), type):
             return "the FunctionNonLocals visitor is missing"
+        self._closure_of_wrapped = KNOWN_FINGERPRINTS[fingerprint]
         return None
 
     def build(self, original: Any) -> FixedGetFunctionNonlocals:
         visitor = sys.modules[self.module].FunctionNonLocals
-        variant = KNOWN_FINGERPRINTS[source_fingerprint(original.__wrapped__)]
-        return FixedGetFunctionNonlocals(original, visitor, closure_of_wrapped=variant)
+        return FixedGetFunctionNonlocals(
+            original, visitor, closure_of_wrapped=self._closure_of_wrapped
+        )
 
     def after_apply(self, original: Any) -> None:
         # Whatever the lru cache pinned before apply() would stay pinned forever.

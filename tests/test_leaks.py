@@ -1,0 +1,80 @@
+"""Every scenario of the research table: the leak without the fix, none with it.
+
+Each test builds real graphs and chains more often than upstream's cache holds
+(256 entries), drops them, runs a full collection and counts the payloads that
+are still alive: first on the unpatched library, then with the fix applied.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+
+import pytest
+from packaging.version import Version
+
+import langgraph_fixed
+from langgraph_fixed.selfcheck import SCENARIOS, Scenario, measure, upstream_cache_cleared
+
+REQUESTS = 300  # more than upstream's 256 cache entries, so its bound shows
+
+LANGGRAPH = Version(importlib.metadata.version("langgraph"))
+# langgraph 0.3.16 stopped calling langchain-core's cached function for its own
+# nodes; RunnableLambda.deps, config_specs and get_graph() still do everywhere.
+LANGGRAPH_USES_CORE_CACHE = LANGGRAPH < Version("0.3.16")
+LEAKS_UPSTREAM = {
+    "runnable_lambda_node": True,
+    "function_node": LANGGRAPH_USES_CORE_CACHE,
+    "tool_node_retriever": LANGGRAPH_USES_CORE_CACHE,
+    "config_specs_bound_method": True,
+    "get_graph_closure_lambda": True,
+    "subgraph_in_lambda": True,
+    "react_agent": LANGGRAPH_USES_CORE_CACHE,
+}
+
+
+def test_every_scenario_has_an_expectation() -> None:
+    assert set(LEAKS_UPSTREAM) == {s.name for s in SCENARIOS}
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.name)
+def test_scenario_leaks_without_the_fix_and_not_with_it(scenario: Scenario) -> None:
+    with upstream_cache_cleared():
+        unpatched = measure(scenario, REQUESTS)
+    with langgraph_fixed.patched(strict=True), upstream_cache_cleared():
+        fixed = measure(scenario, REQUESTS)
+
+    if LEAKS_UPSTREAM[scenario.name]:
+        # Upstream keeps the last 256 cache entries: 256 payloads when a request
+        # makes one entry, fewer when it makes several; never all 300.
+        assert 64 <= unpatched.alive <= 256, unpatched
+    else:
+        assert unpatched.alive == 0, f"upstream was thought fixed here: {unpatched}"
+    assert fixed.alive == 0, fixed
+
+
+def test_revert_brings_the_leak_back() -> None:
+    scenario = next(s for s in SCENARIOS if s.name == "runnable_lambda_node")
+    with langgraph_fixed.patched(strict=True), upstream_cache_cleared():
+        assert measure(scenario, REQUESTS).alive == 0
+    assert not langgraph_fixed.status().get("get_function_nonlocals").active
+    with upstream_cache_cleared():
+        assert measure(scenario, REQUESTS).alive == 256
+
+
+def test_apply_releases_what_upstream_had_already_pinned() -> None:
+    """Objects pinned before apply() are released by it (the old cache is emptied)."""
+    import gc
+    import weakref
+
+    from langgraph_fixed.selfcheck import Payload
+
+    scenario = next(s for s in SCENARIOS if s.name == "get_graph_closure_lambda")
+    payload = Payload()
+    ref = weakref.ref(payload)
+    scenario.run(payload)
+    del payload
+    gc.collect()
+    assert ref() is not None, "upstream should pin the payload"
+    langgraph_fixed.apply(strict=True)
+    gc.collect()
+    assert ref() is None
