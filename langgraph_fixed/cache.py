@@ -125,8 +125,8 @@ class WeakKeyCache(Generic[K, V]):
                     self._entries.popitem(last=False)
         return True
 
-    def get_or_compute(self, key: K, compute: Callable[[], V]) -> V:
-        """The cached value for ``key``, computing and storing it on a miss.
+    def get_or_compute(self, key: K, compute: Callable[..., V], *args: Any) -> V:
+        """The cached value for ``key``, computing ``compute(*args)`` on a miss.
 
         ``compute`` runs outside the lock, so two threads missing the same key
         at once may both compute it; the last one stored wins. Exceptions from
@@ -134,7 +134,8 @@ class WeakKeyCache(Generic[K, V]):
         """
         key_id = id(key)
         with self._lock:
-            self._drain()
+            if self._dead:
+                self._drain()
             entry = self._entries.get(key_id)
             if entry is not None and entry[0]() is key:
                 self._hits += 1
@@ -142,7 +143,7 @@ class WeakKeyCache(Generic[K, V]):
                     self._entries.move_to_end(key_id)
                 return entry[1]
             self._misses += 1
-        value = compute()
+        value = compute(*args)
         self.put(key, value)
         return value
 
@@ -192,8 +193,7 @@ class WeakKeyCachedFunction(Generic[R]):
 
     def __call__(self, arg: Any) -> R:
         cache_key = arg if self._key is None else self._key(arg)
-        func = self.__wrapped__
-        return self._cache.get_or_compute(cache_key, lambda: func(arg))
+        return self._cache.get_or_compute(cache_key, self.__wrapped__, arg)
 
     def cache_info(self) -> CacheInfo:
         return self._cache.cache_info()

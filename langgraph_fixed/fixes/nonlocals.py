@@ -32,12 +32,11 @@ import sys
 import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from operator import attrgetter
-from types import FunctionType, MethodType
+from types import CodeType, FunctionType, MethodType
 from typing import Any
 
 from langgraph_fixed._core import Fix
-from langgraph_fixed.cache import CacheInfo, WeakKeyCachedFunction, weak_key_cache
+from langgraph_fixed.cache import CacheInfo, WeakKeyCache
 
 #: Normalised source fingerprints (see ``source_fingerprint``) of the bodies of
 #: ``get_function_nonlocals`` this module mirrors, read from every langchain-core
@@ -56,7 +55,7 @@ KNOWN_FINGERPRINTS: dict[str, bool] = {
 #: at run time (``exec``) that stays alive.
 ANALYSIS_CACHE_SIZE = 4096
 
-#: ``inspect.getclosurevars`` semantics mirrored by ``_read_candidates`` were
+#: ``inspect.getclosurevars`` semantics mirrored by ``_values`` were
 #: checked on these Python versions; elsewhere the stdlib function is called.
 _MIRRORED_PYTHONS = ((3, 10), (3, 13))
 
@@ -132,49 +131,59 @@ def _source_function(func: Any) -> FunctionType | None:
     return obj if isinstance(obj, FunctionType) else None
 
 
-def _read_candidates_mirrored(
-    target: FunctionType, analysis: NonlocalsAnalysis, source: FunctionType
-) -> dict[str, Any]:
-    """``{**globals, **nonlocals}`` of ``inspect.getclosurevars``, relevant names only.
-
-    Dropping keys that cannot contribute keeps the relative order of the rest,
-    so the values come out in upstream's order. Every cell is read, as the
-    stdlib does, so an empty cell raises ``ValueError`` just the same.
-    """
-    code = target.__code__
-    if code is source.__code__:
-        plan = analysis.own_plan
-        if plan is None:
-            plan = analysis.own_plan = analysis.plan(code)
-    else:
-        plan = analysis.plan(code)
-    candidates: dict[str, Any] = {}
-    global_ns = target.__globals__
-    for name in plan.globals:
-        try:  # noqa: SIM105 - hot path, and the stdlib's exact lookup
-            candidates[name] = global_ns[name]
-        except KeyError:
-            pass
-    closure = target.__closure__
-    if closure is not None:
-        contents = [cell.cell_contents for cell in closure]
-        for index, name in plan.freevars:
-            candidates[name] = contents[index]
-    return candidates
-
-
-def _read_candidates_stdlib(
-    target: FunctionType, analysis: NonlocalsAnalysis, source: FunctionType
-) -> dict[str, Any]:
+def _read_candidates_stdlib(target: FunctionType) -> dict[str, Any]:
     closure = inspect.getclosurevars(target)
     return {**closure.globals, **closure.nonlocals}
 
 
-_read_candidates = (
-    _read_candidates_mirrored
-    if _MIRRORED_PYTHONS[0] <= sys.version_info[:2] <= _MIRRORED_PYTHONS[1]
-    else _read_candidates_stdlib
-)
+#: Whether ``_values`` reads globals and cells itself (checked Pythons) or
+#: calls ``inspect.getclosurevars`` (any other Python).
+_MIRROR_GETCLOSUREVARS = _MIRRORED_PYTHONS[0] <= sys.version_info[:2] <= _MIRRORED_PYTHONS[1]
+
+
+def _values(target: FunctionType, analysis: NonlocalsAnalysis, plan: _ReadPlan) -> list[Any]:
+    """Upstream's loop over ``{**globals, **nonlocals}`` of ``target``, given the analysis.
+
+    On the checked Pythons only the names that can contribute are read, which
+    keeps the relative order of the rest, so the values come out in upstream's
+    order; every cell is read, as the stdlib does, so an empty one raises
+    ``ValueError`` just the same.
+    """
+    candidates: dict[str, Any]
+    if _MIRROR_GETCLOSUREVARS:
+        candidates = {}
+        global_ns = target.__globals__
+        for name in plan.globals:
+            try:  # noqa: SIM105 - hot path, and the stdlib's exact lookup
+                candidates[name] = global_ns[name]
+            except KeyError:
+                pass
+        closure = target.__closure__
+        if closure is not None:
+            contents = [cell.cell_contents for cell in closure]
+            for index, name in plan.freevars:
+                candidates[name] = contents[index]
+    else:
+        candidates = _read_candidates_stdlib(target)
+    values: list[Any] = []
+    names = analysis.names
+    dotted = analysis.dotted
+    for k, v in candidates.items():
+        if k in names:
+            values.append(v)
+        for kk, parts in dotted:
+            if kk.startswith(k):
+                vv = v
+                for part in parts:
+                    if vv is None:
+                        break
+                    try:
+                        vv = getattr(vv, part)
+                    except AttributeError:
+                        break
+                else:
+                    values.append(vv)
+    return values
 
 
 class FixedGetFunctionNonlocals:
@@ -194,9 +203,9 @@ class FixedGetFunctionNonlocals:
         self.__wrapped__: Callable[[Any], list[Any]] = original.__wrapped__
         self._visitor = visitor
         self._closure_of_wrapped = closure_of_wrapped
-        self._analyse: WeakKeyCachedFunction[NonlocalsAnalysis | None] = weak_key_cache(
-            ANALYSIS_CACHE_SIZE, key=attrgetter("__code__")
-        )(self._analyse_source)
+        self._analyses: WeakKeyCache[CodeType, NonlocalsAnalysis | None] = WeakKeyCache(
+            ANALYSIS_CACHE_SIZE
+        )
         self.__name__ = "get_function_nonlocals"
         self.__qualname__ = "get_function_nonlocals"
         self.__module__ = original.__module__
@@ -212,7 +221,30 @@ class FixedGetFunctionNonlocals:
             return None
         return NonlocalsAnalysis(tuple(visitor.nonlocals))
 
+    def _analysis(self, source: FunctionType) -> NonlocalsAnalysis | None:
+        return self._analyses.get_or_compute(source.__code__, self._analyse_source, source)
+
     def __call__(self, func: Callable[..., Any]) -> list[Any]:
+        kind = type(func)
+        if (kind is FunctionType or kind is MethodType) and not hasattr(func, "__wrapped__"):
+            # The common case (node functions, closures, bound methods): the
+            # source read and the closure read are of the same function.
+            source: Any = func if kind is FunctionType else func.__func__  # type: ignore[attr-defined]
+            if type(source) is FunctionType:
+                analysis = self._analysis(source)
+                if analysis is None:
+                    return []
+                plan = analysis.own_plan
+                if plan is None:
+                    plan = analysis.own_plan = analysis.plan(source.__code__)
+                try:
+                    return _values(source, analysis, plan)
+                except _UPSTREAM_ERRORS:
+                    return []
+        return self._call_general(func)
+
+    def _call_general(self, func: Any) -> list[Any]:
+        """Decorated functions, and everything that is not a function or method."""
         try:
             source = _source_function(func)
         except Exception:
@@ -222,7 +254,7 @@ class FixedGetFunctionNonlocals:
             # instance, a class, a wrapper loop): upstream's own code decides,
             # and these inputs are cheap for it and leave nothing behind.
             return self.__wrapped__(func)
-        analysis = self._analyse(source)
+        analysis = self._analysis(source)
         if analysis is None:
             return []
         try:
@@ -235,37 +267,19 @@ class FixedGetFunctionNonlocals:
                 target = target.__func__
             if not isinstance(target, FunctionType):
                 return []  # inspect.getclosurevars raises TypeError: upstream returns []
-            candidates = _read_candidates(target, analysis, source)
-            values: list[Any] = []
-            names = analysis.names
-            dotted = analysis.dotted
-            for k, v in candidates.items():
-                if k in names:
-                    values.append(v)
-                for kk, parts in dotted:
-                    if kk.startswith(k):
-                        vv = v
-                        for part in parts:
-                            if vv is None:
-                                break
-                            try:
-                                vv = getattr(vv, part)
-                            except AttributeError:
-                                break
-                        else:
-                            values.append(vv)
+            return _values(target, analysis, analysis.plan(target.__code__))
         except _UPSTREAM_ERRORS:
             return []
-        return values
 
     def cache_info(self) -> CacheInfo:
-        return self._analyse.cache_info()
+        """Statistics of the per-code-object analysis cache."""
+        return self._analyses.cache_info()
 
     def cache_clear(self) -> None:
-        self._analyse.cache_clear()
+        self._analyses.cache_clear()
 
     def cache_parameters(self) -> dict[str, Any]:
-        return self._analyse.cache_parameters()
+        return {"maxsize": self._analyses.maxsize, "typed": False, "weak_keys": True}
 
     def __repr__(self) -> str:
         return "<langgraph_fixed get_function_nonlocals (weak per-code-object cache)>"
