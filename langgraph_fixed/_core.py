@@ -329,6 +329,11 @@ def revert() -> StatusReport:
     with _lock:
         for name in list(_active):
             _revert_one(name)
+        for name, last in list(_last.items()):  # skipped or failed: nothing to undo
+            if last.state is not FixState.INACTIVE:
+                _last[name] = PatchStatus(
+                    name, FixState.INACTIVE, "reverted", last.target, last.versions
+                )
         return status()
 
 

@@ -133,6 +133,14 @@ class WeakKeyCache(Generic[K, V]):
         ``compute`` propagate and nothing is stored.
         """
         key_id = id(key)
+        if self._maxsize is None and not self._dead:
+            # Unbounded: no recency to update, so a hit needs no lock (a single
+            # dict read). As in functools' own unbounded cache, the hit count
+            # may miss an increment when threads race.
+            entry = self._entries.get(key_id)
+            if entry is not None and entry[0]() is key:
+                self._hits += 1
+                return entry[1]
         with self._lock:
             if self._dead:
                 self._drain()

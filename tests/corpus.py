@@ -7,6 +7,7 @@ it does on user code. ``CORPUS`` maps a readable name to a callable.
 from __future__ import annotations
 
 import functools
+import linecache
 import types
 from collections.abc import Callable
 from typing import Any
@@ -150,6 +151,29 @@ def make_with_empty_cell() -> Callable[[int], Any]:
     later = SUB.invoke  # never runs: the cell stays empty
 
 
+def make_overlap(data: Any) -> Callable[[int], Any]:
+    """``data`` is a free variable and, as an attribute name, in co_names too."""
+
+    def node(x: int) -> Any:
+        return data, CONFIG.retriever.data if x else SUB.data
+
+    return node
+
+
+class _GlobalsWithMissing(dict):  # type: ignore[type-arg]
+    def __missing__(self, key: str) -> Any:
+        return f"missing {key}"
+
+
+def _with_dict_subclass_globals() -> Any:
+    filename = "<langgraph-fixed corpus: dict subclass globals>"
+    source = "def f(x):\n    return SUB.invoke(x), UNDEFINED.attr, NUMBER\n"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    namespace = _GlobalsWithMissing(SUB=SUB)
+    exec(compile(source, filename, "exec"), namespace)
+    return namespace["f"]
+
+
 def make_shadowing(NUMBER: Any) -> Callable[[int], Any]:
     def node(x: int) -> Any:
         return NUMBER.value + x
@@ -244,6 +268,8 @@ CORPUS: dict[str, Any] = {
     "recursive closure": make_recursive(),
     "empty closure cell": make_with_empty_cell(),
     "closure shadowing a global": make_shadowing(types.SimpleNamespace(value=1)),
+    "free variable also an attribute name": make_overlap(types.SimpleNamespace(data=1)),
+    "globals dict with __missing__": _with_dict_subclass_globals(),
     "decorated": decorated,
     "doubly decorated": doubly_decorated,
     "decorated closure": make_decorated_closure(SUB),

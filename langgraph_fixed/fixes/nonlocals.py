@@ -50,16 +50,18 @@ KNOWN_FINGERPRINTS: dict[str, bool] = {
     "292809d6f93b5f55": True,
 }
 
-#: How many code objects' analyses to keep at most. Entries also go as soon as
-#: their code object is collected; the bound only matters for code generated
-#: at run time (``exec``) that stays alive.
-ANALYSIS_CACHE_SIZE = 4096
+#: How many code objects' analyses to keep at most: no bound. An entry holds a
+#: few strings and goes as soon as its code object is collected, so the cache
+#: is as large as the set of live analysed ``def``s, never larger; unbounded,
+#: a hit needs no lock.
+ANALYSIS_CACHE_SIZE: int | None = None
 
 #: ``inspect.getclosurevars`` semantics mirrored by ``_values`` were
 #: checked on these Python versions; elsewhere the stdlib function is called.
 _MIRRORED_PYTHONS = ((3, 10), (3, 13))
 
 _UPSTREAM_ERRORS = (SyntaxError, TypeError, OSError, SystemError)
+_MISSING = object()
 
 
 def source_fingerprint(func: Callable[..., Any]) -> str:
@@ -86,6 +88,11 @@ def source_fingerprint(func: Callable[..., Any]) -> str:
     return hashlib.sha256(normalised.encode()).hexdigest()[:16]
 
 
+#: What to take from one candidate value: each entry is an attribute path to
+#: follow from it (``()``: the value itself), in upstream's order.
+Actions = tuple[tuple[str, ...], ...]
+
+
 @dataclass
 class NonlocalsAnalysis:
     """What the source of one ``def`` reads from outside, as upstream's visitor sees it.
@@ -99,28 +106,44 @@ class NonlocalsAnalysis:
     #: (chain, attribute parts after the first) for each dotted name, in order
     dotted: tuple[tuple[str, tuple[str, ...]], ...] = field(init=False)
     #: the read plan for the analysed code object itself, made on first use
-    own_plan: _ReadPlan | None = field(default=None, init=False)
+    own_plan: ReadPlan | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.names = frozenset(self.order)
         self.dotted = tuple((kk, tuple(kk.split(".")[1:])) for kk in self.order if "." in kk)
 
-    def relevant(self, name: str) -> bool:
-        """Whether a global or free variable called ``name`` can contribute a value."""
-        return name in self.names or any(kk.startswith(name) for kk, _ in self.dotted)
+    def actions(self, name: str) -> Actions:
+        """What upstream takes from a global or free variable called ``name``.
 
-    def plan(self, code: Any) -> _ReadPlan:
+        Upstream appends the value itself when ``name`` is in its set, then
+        follows every dotted chain that *starts with* ``name`` (a plain string
+        prefix test, kept as it is).
+        """
+        itself: Actions = ((),) if name in self.names else ()
+        return itself + tuple(parts for kk, parts in self.dotted if kk.startswith(name))
+
+    def plan(self, code: CodeType) -> ReadPlan:
+        """Which globals and cells of ``code`` can contribute, and what each gives."""
         globals_ = tuple(
-            n for n in code.co_names if n not in ("None", "True", "False") and self.relevant(n)
+            (n, actions)
+            for n in code.co_names
+            if n not in ("None", "True", "False") and (actions := self.actions(n))
         )
-        freevars = tuple((i, n) for i, n in enumerate(code.co_freevars) if self.relevant(n))
-        return _ReadPlan(globals_, freevars)
+        freevars = tuple(
+            (i, actions) for i, n in enumerate(code.co_freevars) if (actions := self.actions(n))
+        )
+        # A name both global and free keeps its global position with the cell's
+        # value in upstream's {**globals, **nonlocals}: rare, left to the stdlib.
+        overlap = bool({n for n, _ in globals_} & set(code.co_freevars))
+        return ReadPlan(globals_, freevars, overlap)
 
 
 @dataclass(frozen=True)
-class _ReadPlan:
-    globals: tuple[str, ...]
-    freevars: tuple[tuple[int, str], ...]
+class ReadPlan:
+    globals: tuple[tuple[str, Actions], ...]
+    freevars: tuple[tuple[int, Actions], ...]
+    #: whether a free variable name is also a global name of the code
+    overlap: bool
 
 
 def _source_function(func: Any) -> FunctionType | None:
@@ -131,58 +154,63 @@ def _source_function(func: Any) -> FunctionType | None:
     return obj if isinstance(obj, FunctionType) else None
 
 
-def _read_candidates_stdlib(target: FunctionType) -> dict[str, Any]:
-    closure = inspect.getclosurevars(target)
-    return {**closure.globals, **closure.nonlocals}
-
-
 #: Whether ``_values`` reads globals and cells itself (checked Pythons) or
 #: calls ``inspect.getclosurevars`` (any other Python).
 _MIRROR_GETCLOSUREVARS = _MIRRORED_PYTHONS[0] <= sys.version_info[:2] <= _MIRRORED_PYTHONS[1]
 
 
-def _values(target: FunctionType, analysis: NonlocalsAnalysis, plan: _ReadPlan) -> list[Any]:
-    """Upstream's loop over ``{**globals, **nonlocals}`` of ``target``, given the analysis.
+def _candidates(target: FunctionType, plan: ReadPlan) -> list[tuple[Any, Actions]]:
+    """The contributing entries of upstream's ``{**globals, **nonlocals}``, in its order.
 
-    On the checked Pythons only the names that can contribute are read, which
-    keeps the relative order of the rest, so the values come out in upstream's
-    order; every cell is read, as the stdlib does, so an empty one raises
-    ``ValueError`` just the same.
+    For a plain ``dict`` of globals and no name both global and free (the
+    other cases go to the stdlib). Leaving out names that contribute nothing keeps the relative order of the
+    rest. Every cell is read, as ``inspect.getclosurevars`` does, so an empty
+    one raises ``ValueError`` just the same.
     """
-    candidates: dict[str, Any]
-    if _MIRROR_GETCLOSUREVARS:
-        candidates = {}
-        global_ns = target.__globals__
-        for name in plan.globals:
-            try:  # noqa: SIM105 - hot path, and the stdlib's exact lookup
-                candidates[name] = global_ns[name]
-            except KeyError:
-                pass
-        closure = target.__closure__
-        if closure is not None:
-            contents = [cell.cell_contents for cell in closure]
-            for index, name in plan.freevars:
-                candidates[name] = contents[index]
+    pairs: list[tuple[Any, Actions]] = []
+    global_ns = target.__globals__
+    for name, actions in plan.globals:
+        value = global_ns.get(name, _MISSING)  # a miss (a builtin: `len`) is common
+        if value is not _MISSING:
+            pairs.append((value, actions))
+    closure = target.__closure__
+    if closure is not None:
+        contents = []
+        for cell in closure:
+            contents.append(cell.cell_contents)
+        for index, actions in plan.freevars:
+            pairs.append((contents[index], actions))
+    return pairs
+
+
+def _candidates_stdlib(
+    target: FunctionType, analysis: NonlocalsAnalysis
+) -> list[tuple[Any, Actions]]:
+    """The same from ``inspect.getclosurevars`` itself: slower, exact by construction."""
+    closure = inspect.getclosurevars(target)
+    candidates = {**closure.globals, **closure.nonlocals}
+    return [(v, actions) for k, v in candidates.items() if (actions := analysis.actions(k))]
+
+
+def _values(target: FunctionType, analysis: NonlocalsAnalysis, plan: ReadPlan) -> list[Any]:
+    """Upstream's values for ``target``: each candidate's own value and attribute chains."""
+    if _MIRROR_GETCLOSUREVARS and not plan.overlap and type(target.__globals__) is dict:
+        pairs = _candidates(target, plan)
     else:
-        candidates = _read_candidates_stdlib(target)
+        pairs = _candidates_stdlib(target, analysis)
     values: list[Any] = []
-    names = analysis.names
-    dotted = analysis.dotted
-    for k, v in candidates.items():
-        if k in names:
-            values.append(v)
-        for kk, parts in dotted:
-            if kk.startswith(k):
-                vv = v
-                for part in parts:
-                    if vv is None:
-                        break
-                    try:
-                        vv = getattr(vv, part)
-                    except AttributeError:
-                        break
-                else:
-                    values.append(vv)
+    for value, actions in pairs:
+        for parts in actions:
+            vv = value
+            for part in parts:
+                if vv is None:
+                    break
+                try:
+                    vv = getattr(vv, part)
+                except AttributeError:
+                    break
+            else:
+                values.append(vv)
     return values
 
 
@@ -231,7 +259,9 @@ class FixedGetFunctionNonlocals:
             # source read and the closure read are of the same function.
             source: Any = func if kind is FunctionType else func.__func__  # type: ignore[attr-defined]
             if type(source) is FunctionType:
-                analysis = self._analysis(source)
+                analysis = self._analyses.get_or_compute(
+                    source.__code__, self._analyse_source, source
+                )
                 if analysis is None:
                     return []
                 plan = analysis.own_plan
