@@ -163,9 +163,10 @@ def _candidates(target: FunctionType, plan: ReadPlan) -> list[tuple[Any, Actions
     """The contributing entries of upstream's ``{**globals, **nonlocals}``, in its order.
 
     For a plain ``dict`` of globals and no name both global and free (the
-    other cases go to the stdlib). Leaving out names that contribute nothing keeps the relative order of the
-    rest. Every cell is read, as ``inspect.getclosurevars`` does, so an empty
-    one raises ``ValueError`` just the same.
+    other cases go to the stdlib). Leaving out names that contribute nothing
+    keeps the relative order of the rest. Every cell is read, as
+    ``inspect.getclosurevars`` does, so an empty one raises ``ValueError``
+    just the same.
     """
     pairs: list[tuple[Any, Actions]] = []
     global_ns = target.__globals__
