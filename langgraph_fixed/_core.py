@@ -20,9 +20,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from packaging.requirements import InvalidRequirement, Requirement
-from packaging.version import InvalidVersion, Version
-
 __all__ = [
     "Fix",
     "FixNotApplied",
@@ -192,6 +189,10 @@ def installed_versions() -> dict[str, str | None]:
 
 def _unmet(requirements: Sequence[str], versions: dict[str, str | None]) -> str | None:
     """The first requirement the installed versions do not meet, explained; else None."""
+    # imported here: packaging's parser is a noticeable share of start-up
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.version import InvalidVersion, Version
+
     for text in requirements:
         try:
             req = Requirement(text)
