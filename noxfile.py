@@ -4,16 +4,24 @@ Upstream's companion packages have loose pins (a fresh resolve of an older
 langgraph can pick a langgraph-checkpoint or langgraph-prebuilt that fails at
 import), so every version set pins all of them to releases that work together.
 
-    nox                         # the default run: both version sets + lint
+    nox                         # the default run: version sets, Pythons, lint
     nox -s "tests(versions='newest')"
-    nox -s pythons              # the newest set on every supported Python
+    nox -s pythons              # the fix's tests on Python 3.10, 3.12 and 3.13
 """
 
 from __future__ import annotations
 
+import glob
+import os
+
 import nox
 
 nox.options.error_on_missing_interpreters = False
+
+# Interpreters installed by pyenv but not selected are not on PATH: offer them.
+_pyenv = sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.*/bin")))
+if _pyenv:
+    os.environ["PATH"] = os.pathsep.join([os.environ.get("PATH", ""), *_pyenv])
 
 VERSION_SETS: dict[str, list[str]] = {
     # the newest releases on the package index (langchain-core 1.8.4 needs a
@@ -36,7 +44,7 @@ VERSION_SETS: dict[str, list[str]] = {
 }
 
 DEFAULT_PYTHON = "3.11"
-nox.options.sessions = ["tests", "lint"]
+nox.options.sessions = ["tests", "pythons", "lint"]
 
 
 def install(session: nox.Session, versions: str, *extras: str) -> None:
@@ -53,10 +61,15 @@ def tests(session: nox.Session, versions: str) -> None:
     session.run("pytest", *session.posargs)
 
 
-@nox.session(python=["3.10", "3.12", "3.13"])
-def pythons(session: nox.Session) -> None:
-    """The fix's own tests on the other supported Pythons (newest versions)."""
-    install(session, "newest", "test")
+@nox.session
+@nox.parametrize(
+    ("python", "versions"),
+    # langchain-core 1.8 needs Python >= 3.11: 3.10 runs the 0.3.x set
+    [("3.10", "lg-0.3.15"), ("3.12", "newest"), ("3.13", "newest")],
+)
+def pythons(session: nox.Session, versions: str) -> None:
+    """The fix's own tests on the other supported Pythons."""
+    install(session, versions, "test")
     args = session.posargs or [
         "tests/test_differential.py",
         "tests/test_core.py",

@@ -23,7 +23,7 @@ import threading
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 __all__ = [
     "CacheInfo",
@@ -35,6 +35,8 @@ __all__ = [
 K = TypeVar("K")
 V = TypeVar("V")
 R = TypeVar("R")
+
+_NOT_FOUND = object()
 
 CacheInfo = functools._CacheInfo
 """The same named tuple ``functools.lru_cache`` returns: hits, misses, maxsize, currsize."""
@@ -93,11 +95,12 @@ class WeakKeyCache(Generic[K, V]):
             if entry is not None and entry[0] is ref:
                 del self._entries[ref.key_id]
 
-    def get(self, key: K) -> V | None:
-        """The cached value for ``key``, or ``None``; counts a hit or a miss."""
+    def _lookup(self, key: K) -> Any:
+        """The cached value, or ``_NOT_FOUND``; counts a hit or a miss."""
         key_id = id(key)
         with self._lock:
-            self._drain()
+            if self._dead:
+                self._drain()
             entry = self._entries.get(key_id)
             if entry is not None and entry[0]() is key:
                 self._hits += 1
@@ -105,7 +108,12 @@ class WeakKeyCache(Generic[K, V]):
                     self._entries.move_to_end(key_id)
                 return entry[1]
             self._misses += 1
-            return None
+            return _NOT_FOUND
+
+    def get(self, key: K) -> V | None:
+        """The cached value for ``key``, or ``None``; counts a hit or a miss."""
+        value = self._lookup(key)
+        return None if value is _NOT_FOUND else cast("V", value)
 
     def put(self, key: K, value: V) -> bool:
         """Store ``value`` for ``key``; False if ``key`` cannot be weakly referenced."""
@@ -141,19 +149,11 @@ class WeakKeyCache(Generic[K, V]):
             if entry is not None and entry[0]() is key:
                 self._hits += 1
                 return entry[1]
-        with self._lock:
-            if self._dead:
-                self._drain()
-            entry = self._entries.get(key_id)
-            if entry is not None and entry[0]() is key:
-                self._hits += 1
-                if self._maxsize is not None:
-                    self._entries.move_to_end(key_id)
-                return entry[1]
-            self._misses += 1
-        value = compute(*args)
-        self.put(key, value)
-        return value
+        value = self._lookup(key)
+        if value is _NOT_FOUND:
+            value = compute(*args)
+            self.put(key, value)
+        return cast("V", value)
 
     def __len__(self) -> int:
         with self._lock:

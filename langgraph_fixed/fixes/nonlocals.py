@@ -38,16 +38,16 @@ from typing import Any
 from langgraph_fixed._core import Fix
 from langgraph_fixed.cache import CacheInfo, WeakKeyCache
 
-#: Normalised source fingerprints (see ``source_fingerprint``) of the bodies of
-#: ``get_function_nonlocals`` this module mirrors, read from every langchain-core
-#: release from 0.3.0 to 1.8.4. The value says whether that body reads the
+#: Normalised source fingerprints (see ``source_fingerprint``; the same on every
+#: Python) of the bodies of ``get_function_nonlocals`` this module mirrors, read
+#: from every langchain-core release from 0.3.0 to 1.8.4. The value says whether that body reads the
 #: closure of ``func.__wrapped__`` (True) or of ``func`` itself (False).
 #: 0.3.0 - 0.3.18 had no cache; 0.3.19 - 0.3.31 read ``func``'s closure;
 #: 0.3.32 - 0.3.50 and 0.3.51 - 1.8.4 differ only in the shape of one loop.
 KNOWN_FINGERPRINTS: dict[str, bool] = {
-    "bd4d7b8a2bb86594": False,
-    "30575c38e8c898c0": True,
-    "292809d6f93b5f55": True,
+    "1db57d93b995da1c": False,
+    "3daec7c3fb9875ba": True,
+    "ced39912c12d32ee": True,
 }
 
 #: How many code objects' analyses to keep at most: no bound. An entry holds a
@@ -62,6 +62,27 @@ _MIRRORED_PYTHONS = ((3, 10), (3, 13))
 
 _UPSTREAM_ERRORS = (SyntaxError, TypeError, OSError, SystemError)
 _MISSING = object()
+
+
+def _canonical(node: Any) -> str:
+    """An AST as text, the same on every Python: fields sorted, empty ones left out.
+
+    ``ast.unparse`` and ``ast.dump`` both vary between Python versions (tuple
+    targets in parentheses, new fields such as ``type_params``, omitted
+    defaults); leaving out ``None`` and ``[]`` fields makes fields that newer
+    Pythons add invisible.
+    """
+    if isinstance(node, ast.AST):
+        fields = []
+        for name in sorted(node._fields):
+            value = getattr(node, name, None)
+            if value is None or value == []:
+                continue
+            fields.append(f"{name}={_canonical(value)}")
+        return f"{type(node).__name__}({','.join(fields)})"
+    if isinstance(node, list):
+        return "[" + ",".join(_canonical(item) for item in node) + "]"
+    return repr(node)
 
 
 def source_fingerprint(func: Callable[..., Any]) -> str:
@@ -82,10 +103,10 @@ def source_fingerprint(func: Callable[..., Any]) -> str:
         def visit_AnnAssign(self, stmt: ast.AnnAssign) -> ast.AST:
             if stmt.value is None:
                 return ast.Pass()
-            return ast.Assign(targets=[stmt.target], value=stmt.value, lineno=stmt.lineno)
+            return ast.Assign(targets=[stmt.target], value=stmt.value)
 
-    normalised = ast.unparse(ast.fix_missing_locations(_DropAnnotations().visit(node)))
-    return hashlib.sha256(normalised.encode()).hexdigest()[:16]
+    canonical = _canonical(_DropAnnotations().visit(node))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
 #: What to take from one candidate value: each entry is an attribute path to
