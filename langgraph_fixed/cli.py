@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import langgraph_fixed
 from langgraph_fixed.selfcheck import SCENARIOS, Retention, measure, upstream_cache_cleared
@@ -27,41 +29,81 @@ def _cell(result: Retention | str) -> str:
     return result if isinstance(result, str) else f"{result.alive} of {result.requests}"
 
 
-def doctor(requests: int = 300, scenarios: Sequence[str] = ()) -> int:
-    """Print versions, fix status and a live before/after leak check; 0 when all is well."""
-    print(f"langgraph-fixed {langgraph_fixed.__version__}")
-    print("\nInstalled versions")
-    for name, version in langgraph_fixed.installed_versions().items():
-        print(f"  {name:<22} {version or '-'}")
+def doctor(requests: int = 300, scenarios: Sequence[str] = (), json_path: str | None = None) -> int:
+    """Print versions, fix status and a live before/after leak check; 0 when all is well.
+
+    With ``json_path`` the same findings are also written there as JSON
+    (``-`` for standard output, in which case nothing else is printed).
+    """
+    quiet = json_path == "-"
+    say = (lambda *args: None) if quiet else print
+    versions = langgraph_fixed.installed_versions()
+    say(f"langgraph-fixed {langgraph_fixed.__version__}")
+    say("\nInstalled versions")
+    for name, version in versions.items():
+        say(f"  {name:<22} {version or '-'}")
 
     names = set(scenarios) or None
     langgraph_fixed.revert()
-    print(f"\nLive check: each scenario built and run {requests} times, then dropped")
-    print("(payloads standing for connections or indexes, still alive after gc.collect())")
+    say(f"\nLive check: each scenario built and run {requests} times, then dropped")
+    say("(payloads standing for connections or indexes, still alive after gc.collect())")
     before = _measure_all(requests, names)
     report = langgraph_fixed.apply()
     after = _measure_all(requests, names)
 
-    print(f"\n  {'scenario':<28} {'without the fix':>18} {'with the fix':>16}")
+    say(f"\n  {'scenario':<28} {'without the fix':>18} {'with the fix':>16}")
     still_leaking = []
     for name, result in before.items():
         fixed = after[name]
-        print(f"  {name:<28} {_cell(result):>18} {_cell(fixed):>16}")
+        say(f"  {name:<28} {_cell(result):>18} {_cell(fixed):>16}")
         if isinstance(fixed, Retention) and fixed.alive:
             still_leaking.append(name)
 
-    print("\nFixes (after apply())")
+    say("\nFixes (after apply())")
     for line in report.format().splitlines():
-        print(f"  {line}")
+        say(f"  {line}")
 
+    code = 0
     if not report.ok:
-        print("\nA needed fix is not active: see the reasons above.")
-        return 1
-    if still_leaking:
-        print(f"\nStill leaking with the fix: {', '.join(still_leaking)}")
-        return 1
-    print("\nOK: no payload survives with the fix on this install.")
-    return 0
+        say("\nA needed fix is not active: see the reasons above.")
+        code = 1
+    elif still_leaking:
+        say(f"\nStill leaking with the fix: {', '.join(still_leaking)}")
+        code = 1
+    else:
+        say("\nOK: no payload survives with the fix on this install.")
+    if json_path is not None:
+        document = {
+            "langgraph_fixed": langgraph_fixed.__version__,
+            "versions": versions,
+            "requests": requests,
+            "scenarios": [
+                {
+                    "name": s.name,
+                    "description": s.description,
+                    "without_fix": _alive_or_error(before[s.name]),
+                    "with_fix": _alive_or_error(after[s.name]),
+                }
+                for s in SCENARIOS
+                if s.name in before
+            ],
+            "fixes": [
+                {"fix": s.fix, "state": s.state.value, "reason": s.reason, "target": s.target}
+                for s in report
+            ],
+            "ok": code == 0,
+        }
+        text = json.dumps(document, indent=2)
+        if quiet:
+            print(text)
+        else:
+            Path(json_path).parent.mkdir(parents=True, exist_ok=True)
+            Path(json_path).write_text(text + "\n")
+    return code
+
+
+def _alive_or_error(result: Retention | str) -> int | str:
+    return result if isinstance(result, str) else result.alive
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -87,9 +129,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         choices=[s.name for s in SCENARIOS],
         help="run only this scenario (repeatable)",
     )
+    doc.add_argument(
+        "--json",
+        metavar="PATH",
+        help="also write the findings as JSON to PATH ('-': only JSON, on standard output)",
+    )
     args = parser.parse_args(argv)
     if args.command == "doctor":
-        return doctor(args.requests, args.scenario)
+        return doctor(args.requests, args.scenario, args.json)
     parser.error(f"unknown command {args.command}")  # pragma: no cover
     return 2  # pragma: no cover
 

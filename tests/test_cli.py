@@ -60,3 +60,34 @@ def test_doctor_rejects_unknown_scenarios(capsys: pytest.CaptureFixture[str]) ->
         cli.main(["doctor", "--scenario", "nope"])
     assert exc.value.code == 2
     assert "invalid choice" in capsys.readouterr().err
+
+
+def test_doctor_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    target = tmp_path / "out" / "doctor.json"
+    code = cli.main(
+        [
+            "doctor",
+            "--requests",
+            "3",
+            "--scenario",
+            "get_graph_closure_lambda",
+            "--json",
+            str(target),
+        ]
+    )
+    assert code == 0
+    document = json.loads(target.read_text())
+    assert document["ok"] is True
+    assert document["versions"]["langchain-core"]
+    assert document["scenarios"] == [
+        {
+            "name": "get_graph_closure_lambda",
+            "description": "chain.get_graph() on a chain with a closure lambda",
+            "without_fix": 3,
+            "with_fix": 0,
+        }
+    ]
+    assert document["fixes"][0]["state"] == "applied"
+    assert "Live check" in capsys.readouterr().out
