@@ -24,8 +24,12 @@ from langgraph_fixed._core import (
     revert,
     status,
 )
+from langgraph_fixed._mirror import install_finder
 
 __version__ = "0.1.0"
+
+# Lets `import langgraph_fixed.<any langgraph module>` work; patches nothing by itself.
+install_finder()
 
 __all__ = [
     "FixNotApplied",

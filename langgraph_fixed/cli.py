@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -106,6 +108,32 @@ def _alive_or_error(result: Retention | str) -> int | str:
     return result if isinstance(result, str) else result.alive
 
 
+def run(command: Sequence[str]) -> int:
+    """Run ``command`` with the fixes applied in it and in every Python process it starts."""
+    from langgraph_fixed import _bootstrap
+    from langgraph_fixed._startup import ENV_VAR
+
+    args = list(command)
+    if args[:1] == ["--"]:
+        args = args[1:]
+    if not args:
+        print("langgraph-fixed run: no command given", file=sys.stderr)
+        return 2
+    env = dict(os.environ)
+    env[ENV_VAR] = "1"
+    # The wheel's .pth applies the fixes at start-up; a checkout on PYTHONPATH
+    # has no .pth, so a sitecustomize on PYTHONPATH does the same there.
+    bootstrap = os.path.dirname(os.path.abspath(_bootstrap.__file__ or ""))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [bootstrap, env.get("PYTHONPATH")]))
+    if os.name == "posix":
+        try:
+            os.execvpe(args[0], args, env)  # the command takes this process's place
+        except FileNotFoundError:
+            print(f"langgraph-fixed run: command not found: {args[0]}", file=sys.stderr)
+            return 127
+    return subprocess.call(args, env=env)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="langgraph-fixed",
@@ -134,7 +162,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="PATH",
         help="also write the findings as JSON to PATH ('-': only JSON, on standard output)",
     )
+    runner = sub.add_parser(
+        "run",
+        help="run a command with the fixes applied in it and in its Python child processes",
+        description="Example: langgraph-fixed run -- uvicorn app:app --workers 4",
+    )
+    runner.add_argument("argv", nargs=argparse.REMAINDER, help="the command and its arguments")
     args = parser.parse_args(argv)
+    if args.command == "run":
+        return run(args.argv)
     if args.command == "doctor":
         return doctor(args.requests, args.scenario, args.json)
     parser.error(f"unknown command {args.command}")  # pragma: no cover
