@@ -9,6 +9,7 @@ module that imported it by name, records the original, and reports the outcome.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import importlib
 import importlib.metadata
@@ -198,12 +199,14 @@ def _unmet(requirements: Sequence[str], versions: dict[str, str | None]) -> str 
             req = Requirement(text)
         except InvalidRequirement as exc:  # a bug in a fix declaration
             return f"invalid requirement {text!r}: {exc}"
-        installed = versions.get(req.name)
-        if installed is None:
+        if req.name not in versions:  # looked up once per apply(): a miss scans sys.path
             try:
-                installed = importlib.metadata.version(req.name)
+                versions[req.name] = importlib.metadata.version(req.name)
             except importlib.metadata.PackageNotFoundError:
-                return f"{req.name} is not installed"
+                versions[req.name] = None
+        installed = versions[req.name]
+        if installed is None:
+            return f"{req.name} is not installed"
         try:
             version = Version(installed)
         except InvalidVersion:
@@ -219,18 +222,33 @@ def _registry() -> tuple[Fix, ...]:
     return FIXES
 
 
-def _rebind(old: Any, new: Any) -> tuple[str, ...]:
-    """Replace ``old`` by ``new`` in every loaded module's namespace (by identity)."""
-    rebound: list[str] = []
+def _rebind(replacements: dict[int, tuple[Any, Any]]) -> dict[int, list[str]]:
+    """Rebind, by identity, every loaded module global that is an old object to its new one.
+
+    ``replacements`` maps ``id(old)`` to ``(old, new)``; one pass over the
+    namespaces of ``sys.modules`` serves every pair. Returns, per ``id(old)``,
+    the ``module.name`` places rebound.
+    """
+    rebound: dict[int, list[str]] = {key: [] for key in replacements}
+    if not replacements:
+        return rebound
     for mod_name, module in list(sys.modules.items()):
         namespace = getattr(module, "__dict__", None)
         if type(namespace) is not dict:
             continue
-        names = [name for name, value in list(namespace.items()) if value is old]
-        for name in names:
-            namespace[name] = new
-            rebound.append(f"{mod_name}.{name}")
-    return tuple(rebound)
+        hits = [
+            (name, key)
+            for name, value in list(namespace.items())
+            if (key := id(value)) in replacements and replacements[key][0] is value
+        ]
+        for name, key in hits:
+            namespace[name] = replacements[key][1]
+            rebound[key].append(f"{mod_name}.{name}")
+    return rebound
+
+
+def _swap(old: Any, new: Any) -> tuple[str, ...]:
+    return tuple(_rebind({id(old): (old, new)})[id(old)])
 
 
 def _judge(fix: Fix, versions: dict[str, str | None]) -> tuple[PatchStatus, Any]:
@@ -265,35 +283,11 @@ def _judge(fix: Fix, versions: dict[str, str | None]) -> tuple[PatchStatus, Any]
     return make(FixState.APPLIED, f"{fix.summary}{note}"), original
 
 
-def _apply_one(fix: Fix, versions: dict[str, str | None]) -> PatchStatus:
-    active = _active.get(fix.name)
-    if active is not None:
-        return active.status
-    status, original = _judge(fix, versions)
-    if status.state is not FixState.APPLIED:
-        return status
-    replacement: Any = None
-    try:
-        replacement = fix.build(original)
-        rebound = _rebind(original, replacement)
-        fix.after_apply(original)
-    except Exception as exc:
-        if replacement is not None:
-            _rebind(replacement, original)
-        reason = f"building the fix raised {exc!r}"
-        return PatchStatus(fix.name, FixState.FAILED, reason, fix.target, versions)
-    status = PatchStatus(
-        fix.name, FixState.APPLIED, status.reason, fix.target, versions, rebound=rebound
-    )
-    _active[fix.name] = _Active(fix, original, replacement, status)
-    return status
-
-
 def _revert_one(name: str) -> None:
     active = _active.pop(name, None)
     if active is None:
         return
-    _rebind(active.replacement, active.original)
+    _swap(active.replacement, active.original)
     _last[name] = PatchStatus(
         name, FixState.INACTIVE, "reverted", active.fix.target, active.status.versions
     )
@@ -308,12 +302,39 @@ def apply(*, strict: bool = False) -> StatusReport:
     """
     versions = installed_versions()
     with _lock:
-        statuses = []
+        statuses: dict[str, PatchStatus] = {}
+        pending: list[tuple[Fix, PatchStatus, Any, Any]] = []
         for fix in _registry():
-            status = _apply_one(fix, versions)
-            _last[fix.name] = status
-            statuses.append(status)
-        report = StatusReport(statuses)
+            active = _active.get(fix.name)
+            if active is not None:
+                statuses[fix.name] = active.status
+                continue
+            status, original = _judge(fix, versions)
+            if status.state is FixState.APPLIED:
+                try:
+                    pending.append((fix, status, original, fix.build(original)))
+                    continue
+                except Exception as exc:
+                    reason = f"building the fix raised {exc!r}"
+                    status = PatchStatus(fix.name, FixState.FAILED, reason, fix.target, versions)
+            statuses[fix.name] = status
+        # one pass over every loaded module for all the fixes being applied
+        rebound = _rebind({id(original): (original, new) for _, _, original, new in pending})
+        for fix, status, original, replacement in pending:
+            try:
+                fix.after_apply(original)
+            except Exception as exc:
+                _swap(replacement, original)
+                reason = f"finishing the fix raised {exc!r}"
+                statuses[fix.name] = PatchStatus(
+                    fix.name, FixState.FAILED, reason, fix.target, versions
+                )
+                continue
+            status = dataclasses.replace(status, rebound=tuple(rebound[id(original)]))
+            _active[fix.name] = _Active(fix, original, replacement, status)
+            statuses[fix.name] = status
+        _last.update(statuses)
+        report = StatusReport([statuses[fix.name] for fix in _registry()])
     for problem in report.problems:
         warnings.warn(
             f"langgraph-fixed: {problem.fix} {problem.state.value}: {problem.reason}",
@@ -328,8 +349,17 @@ def apply(*, strict: bool = False) -> StatusReport:
 def revert() -> StatusReport:
     """Restore the exact original objects everywhere the fixes were bound."""
     with _lock:
-        for name in list(_active):
-            _revert_one(name)
+        actives = list(_active.values())
+        _rebind({id(a.replacement): (a.replacement, a.original) for a in actives})
+        for active in actives:
+            del _active[active.fix.name]
+            _last[active.fix.name] = PatchStatus(
+                active.fix.name,
+                FixState.INACTIVE,
+                "reverted",
+                active.fix.target,
+                active.status.versions,
+            )
         for name, last in list(_last.items()):  # skipped or failed: nothing to undo
             if last.state is not FixState.INACTIVE:
                 _last[name] = PatchStatus(
