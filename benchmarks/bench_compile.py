@@ -57,12 +57,12 @@ except ImportError:  # run from a checkout without PYTHONPATH: use the checkout
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     import langgraph_fixed
 
-from langgraph_fixed._core import _rebind
+from langgraph_fixed._core import _swap
 from langgraph_fixed.fixes.nonlocals import FixedGetFunctionNonlocals
 from langgraph_fixed.selfcheck import Payload
 
 # No global of this module may hold any of the functions the modes swap in and
-# out: apply() and _rebind() replace them by identity in every loaded module,
+# out: apply() and _swap() replace them by identity in every loaded module,
 # this one included. Upstream's is always read as ``lc_utils.get_function_nonlocals``
 # and the floor is made afresh, as a local, each time its mode is entered.
 
@@ -140,7 +140,7 @@ def make_floor() -> Callable[[Callable[..., Any]], list[Any]]:
     """A fresh stand-in for ``get_function_nonlocals`` that does no analysis at all.
 
     Fresh each time, and never stored in a module global: restoring with
-    ``_rebind(floor, upstream)`` rebinds every module global that *is* the
+    ``_swap(floor, upstream)`` rebinds every module global that *is* the
     floor, and a module-level floor would be replaced by upstream's function.
     """
 
@@ -203,13 +203,13 @@ def mode(name: str, check: ModeCheck) -> Iterator[None]:
     elif name == "floor":
         current = lc_utils.get_function_nonlocals
         floor = make_floor()
-        _rebind(current, floor)
+        _swap(current, floor)
         try:
             bound = _bound_for_deps()
             check.note(name, bound is floor and current is not floor, _describe(bound))
             yield
         finally:
-            _rebind(floor, current)
+            _swap(floor, current)
     else:
         raise ValueError(f"unknown mode {name!r}")
 

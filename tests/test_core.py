@@ -29,9 +29,10 @@ def upstream() -> Any:
 def importers() -> list[str]:
     """Modules that bind langchain-core's function under its own name on this install."""
     names = ["langchain_core.runnables.utils", "langchain_core.runnables.base"]
-    if "langgraph.pregel.utils" in sys.modules and hasattr(
-        sys.modules["langgraph.pregel.utils"], NAME
-    ):
+    # langgraph 0.3.0 - 0.3.15 import it there; 0.3.16 - 0.5.x define their own
+    # uncached copy under the same name, which is not an importer
+    bound = getattr(sys.modules.get("langgraph.pregel.utils"), NAME, None)
+    if bound is not None and getattr(bound, "__module__", None) != "langgraph.pregel.utils":
         names.append("langgraph.pregel.utils")
     return names
 

@@ -1,0 +1,124 @@
+"""langchain-core's ``_model_json_schema`` cache (tools' args-schema JSON schemas).
+
+The leak
+    ``langchain_core.tools.structured._model_json_schema(args_schema,
+    _rebuild_token)`` is wrapped in ``functools.lru_cache(maxsize=256)``. It
+    runs whenever a ``StructuredTool`` is dumped to JSON (``model_dump(mode=
+    "json")``, LangSmith's serializer when a run's inputs hold tools). The key
+    is the args-schema class and its pydantic validator, so the classes of the
+    last 256 tools dumped stay alive, with everything they reach: a class
+    written per request (its validators, its default factories and what they
+    close over), or the class ``@tool`` generates for a closure made per
+    request. langchain-core 1.6.1 - 1.8.4 (at least).
+
+The fix
+    The JSON schema is stored in the args-schema class itself, with the
+    validator it was computed for (see :mod:`langgraph_fixed.fixes._memo`): the
+    entry goes with the class. A weak-key cache could not do it: the validator
+    references its class (so a value holding it keeps the key alive), and
+    comparing validators by ``id()`` instead is wrong, since pydantic reuses the
+    address of a replaced validator in 99 of 100 double ``model_rebuild()``
+    calls. A rebuilt class (a new validator) is recomputed, as upstream does.
+    The value is what upstream's uncached function returns; keys that are not
+    classes go to upstream's own cache; a class that takes no attributes (a
+    static C type) is not cached.
+"""
+
+from __future__ import annotations
+
+import inspect
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from langgraph_fixed._core import Fix
+from langgraph_fixed.cache import CacheInfo
+from langgraph_fixed.fixes._memo import MISSING, ClassMemo
+from langgraph_fixed.fixes.nonlocals import source_fingerprint
+
+#: Fingerprints (``source_fingerprint``) of the uncached body this fix expects:
+#: identical in langchain-core 1.6.1, 1.6.13, 1.7.0, 1.8.0, 1.8.3 and 1.8.4.
+KNOWN_FINGERPRINTS = frozenset({"7adcf935e472aa3e"})
+
+#: The attribute the entry is stored under in each args-schema class.
+MEMO_ATTRIBUTE = "__langgraph_fixed_json_schema__"
+
+
+class FixedModelJsonSchema:
+    """Drop-in for ``_model_json_schema`` that stores each result in its class."""
+
+    def __init__(self, original: Any) -> None:
+        self.__wrapped__: Callable[[Any, object], Any] = original.__wrapped__
+        self._original = original
+        self._memo: ClassMemo[tuple[object, Any]] = ClassMemo(MEMO_ATTRIBUTE)
+        self.__name__ = "_model_json_schema"
+        self.__qualname__ = "_model_json_schema"
+        self.__module__ = original.__module__
+        self.__doc__ = original.__doc__
+
+    def __call__(self, args_schema: Any, _rebuild_token: object) -> Any:
+        if not isinstance(args_schema, type):
+            return self._original(args_schema, _rebuild_token)
+        memo = self._memo
+        entry = memo.get(args_schema)
+        if entry is not MISSING and entry[0] is _rebuild_token:
+            memo.hits += 1
+            return entry[1]
+        memo.misses += 1
+        value = self.__wrapped__(args_schema, _rebuild_token)
+        memo.put(args_schema, (_rebuild_token, value))  # a class refusing it: not cached
+        return value
+
+    def cache_info(self) -> CacheInfo:
+        """Hits, misses, and the number of live classes holding a schema."""
+        return self._memo.cache_info()
+
+    def cache_clear(self) -> None:
+        self._memo.cache_clear()
+        self._original.cache_clear()
+
+    def cache_parameters(self) -> dict[str, Any]:
+        return {"maxsize": None, "typed": False, "stored_in_class": True}
+
+    def __repr__(self) -> str:
+        return "<langgraph_fixed _model_json_schema (stored in each args-schema class)>"
+
+
+class ModelJsonSchemaCacheFix(Fix):
+    name = "model_json_schema"
+    summary = "tool args-schema JSON schemas stored in their class, not pinned"
+    module = "langchain_core.tools.structured"
+    attribute = "_model_json_schema"
+    applies_to = ("langchain-core>=1.6.1",)
+    tested = ("langchain-core>=1.8.3,<=1.8.3",)
+
+    def needed(self, original: Any) -> str | None:
+        if isinstance(original, FixedModelJsonSchema):
+            return "already replaced by langgraph-fixed"
+        if not (
+            hasattr(original, "cache_clear") and callable(getattr(original, "__wrapped__", None))
+        ):
+            return "upstream's _model_json_schema is not cached in this version"
+        return None
+
+    def recognise(self, original: Any) -> str | None:
+        try:
+            fingerprint = source_fingerprint(original.__wrapped__)
+        except Exception as exc:
+            return f"its source cannot be read ({exc!r})"
+        if fingerprint not in KNOWN_FINGERPRINTS:
+            return f"unknown source fingerprint {fingerprint}"
+        params = list(inspect.signature(original.__wrapped__).parameters)
+        if params != ["args_schema", "_rebuild_token"]:
+            return f"unexpected parameters {params}"
+        caller = getattr(sys.modules[self.module], "_serialize_args_schema", None)
+        code = getattr(caller, "__code__", None)
+        if code is None or self.attribute not in code.co_names:
+            return "_serialize_args_schema no longer calls it through the module global"
+        return None
+
+    def build(self, original: Any) -> FixedModelJsonSchema:
+        return FixedModelJsonSchema(original)
+
+    def after_apply(self, original: Any) -> None:
+        original.cache_clear()

@@ -1,0 +1,114 @@
+"""langchain's ``_get_schema_type_hints`` cache (``create_agent`` state schemas).
+
+The leak
+    ``langchain.agents.factory._get_schema_type_hints(schema)`` is wrapped in
+    ``functools.lru_cache(maxsize=100)``. ``create_agent`` calls it for every
+    state schema it merges: its ``state_schema=`` argument and each
+    middleware's ``state_schema``. A schema class made per request (a
+    ``TypedDict`` extending ``AgentState`` with a field for the request, a
+    middleware built per tenant) stays alive, with what it reaches (reducers
+    in ``Annotated`` metadata and what they close over), for the next 100
+    schemas. langchain 1.2.16 - 1.5.x.
+
+The fix
+    The type hints are stored in the schema class itself (see
+    :mod:`langgraph_fixed.fixes._memo`), so the entry goes with the class.
+    A weak-key cache would not do: the hints of a recursive schema contain the
+    schema itself, and would keep it alive for ever. The value is upstream's
+    uncached ``get_type_hints(schema, include_extras=True)``; a key that is not
+    a class goes to upstream's own cache.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from langgraph_fixed._core import Fix
+from langgraph_fixed.cache import CacheInfo
+from langgraph_fixed.fixes._memo import MISSING, ClassMemo
+from langgraph_fixed.fixes.nonlocals import source_fingerprint
+
+#: Fingerprint of the uncached body (``return get_type_hints(schema,
+#: include_extras=True)``): the same in langchain 1.2.16 - 1.5.0.
+KNOWN_FINGERPRINTS = frozenset({"04b5b5720f6ae187"})
+
+MEMO_ATTRIBUTE = "__langgraph_fixed_type_hints__"
+
+
+class FixedSchemaTypeHints:
+    """Drop-in for ``_get_schema_type_hints`` that stores each result in its class."""
+
+    def __init__(self, original: Any) -> None:
+        self.__wrapped__: Callable[[type], dict[str, Any]] = original.__wrapped__
+        self._original = original
+        self._memo: ClassMemo[dict[str, Any]] = ClassMemo(MEMO_ATTRIBUTE)
+        self.__name__ = "_get_schema_type_hints"
+        self.__qualname__ = "_get_schema_type_hints"
+        self.__module__ = original.__module__
+        self.__doc__ = original.__doc__
+
+    def __call__(self, schema: type) -> dict[str, Any]:
+        if not isinstance(schema, type):
+            return self._original(schema)
+        memo = self._memo
+        hints = memo.get(schema)
+        if hints is not MISSING:
+            memo.hits += 1
+            return hints
+        memo.misses += 1
+        hints = self.__wrapped__(schema)
+        memo.put(schema, hints)  # a class refusing it: not cached
+        return hints
+
+    def cache_info(self) -> CacheInfo:
+        """Hits, misses, and the number of live classes holding their hints."""
+        return self._memo.cache_info()
+
+    def cache_clear(self) -> None:
+        self._memo.cache_clear()
+        self._original.cache_clear()
+
+    def cache_parameters(self) -> dict[str, Any]:
+        return {"maxsize": None, "typed": False, "stored_in_class": True}
+
+    def __repr__(self) -> str:
+        return "<langgraph_fixed _get_schema_type_hints (stored in each schema class)>"
+
+
+class SchemaTypeHintsCacheFix(Fix):
+    name = "agent_schema_type_hints"
+    summary = "create_agent state-schema hints stored in their class, not pinned"
+    module = "langchain.agents.factory"
+    attribute = "_get_schema_type_hints"
+    applies_to = ("langchain>=1.2.16",)
+    tested = ("langchain>=1.5.0,<=1.5.0",)
+
+    def needed(self, original: Any) -> str | None:
+        if isinstance(original, FixedSchemaTypeHints):
+            return "already replaced by langgraph-fixed"
+        if not (
+            hasattr(original, "cache_clear") and callable(getattr(original, "__wrapped__", None))
+        ):
+            return "upstream's _get_schema_type_hints is not cached in this version"
+        return None
+
+    def recognise(self, original: Any) -> str | None:
+        try:
+            fingerprint = source_fingerprint(original.__wrapped__)
+        except Exception as exc:
+            return f"its source cannot be read ({exc!r})"
+        if fingerprint not in KNOWN_FINGERPRINTS:
+            return f"unknown source fingerprint {fingerprint}"
+        caller = getattr(sys.modules[self.module], "_resolve_schemas", None)
+        code = getattr(caller, "__code__", None)
+        if code is None or self.attribute not in code.co_names:
+            return "_resolve_schemas no longer calls it through the module global"
+        return None
+
+    def build(self, original: Any) -> FixedSchemaTypeHints:
+        return FixedSchemaTypeHints(original)
+
+    def after_apply(self, original: Any) -> None:
+        original.cache_clear()

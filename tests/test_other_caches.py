@@ -1,0 +1,578 @@
+"""The other caches keyed on user objects: the leak without the fix, none with it.
+
+Each leak test builds per-request objects around a fresh payload more often
+than the cache holds, drops them, collects, and counts surviving payloads:
+first on the unpatched library (and checks that emptying the one cache under
+test frees them, so the retention is that cache's), then with the fixes
+applied. The differential tests check that each replacement returns what
+upstream returns.
+
+No ``from __future__ import annotations`` here: the per-request classes are
+local, and their annotations must be objects, as in user code that builds
+schemas in a function.
+"""
+
+import dataclasses
+import gc
+import importlib
+import json
+import sys
+import typing
+import warnings
+import weakref
+from collections.abc import Callable, Iterator
+from typing import Annotated, Any, Optional
+
+import pytest
+from pydantic import BaseModel, Field
+from typing_extensions import TypedDict
+
+import langgraph_fixed
+from langgraph_fixed.fixes import pydantic_models
+from langgraph_fixed.selfcheck import Payload
+
+REQUESTS = 300  # more than the 256 entries of the largest cache here
+
+
+# --- helpers ---------------------------------------------------------------
+
+
+def target(module: str, attribute: str) -> Any:
+    """The object bound now at ``module.attribute``; skip the test if there is none."""
+    try:
+        mod = importlib.import_module(module)
+    except ImportError as exc:
+        pytest.skip(f"{module} is not installed: {exc}")
+    if not hasattr(mod, attribute):
+        pytest.skip(f"{module}.{attribute} does not exist in this version")
+    return getattr(mod, attribute)
+
+
+def upstream(fix: str, module: str, attribute: str) -> Any:
+    """Upstream's object for a fix (the original while the fix is applied)."""
+    try:
+        return langgraph_fixed.get_original(fix)
+    except KeyError:
+        return target(module, attribute)
+
+
+def clear(obj: Any) -> None:
+    obj.cache_clear() if hasattr(obj, "cache_clear") else obj._cache.clear()
+
+
+def survivors(request: Callable[[Payload], Any], requests: int = REQUESTS) -> list[Any]:
+    """Run ``request`` around fresh payloads; weak references to the payloads."""
+    refs = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for _ in range(requests):
+            payload = Payload()
+            refs.append(weakref.ref(payload))
+            request(payload)
+            del payload
+    gc.collect()
+    gc.collect()
+    return refs
+
+
+def alive(refs: list[Any]) -> int:
+    gc.collect()
+    return sum(r() is not None for r in refs)
+
+
+@pytest.fixture
+def clean_typing_caches() -> Iterator[None]:
+    """typing's own lru caches (``Optional[X]``, ``Annotated[...]``) also pin classes."""
+    for cleanup in typing._cleanups:  # type: ignore[attr-defined]
+        cleanup()
+    yield
+
+
+def leak_then_fixed(
+    fix: str,
+    module: str,
+    attribute: str,
+    request: Callable[[Payload], Any],
+    *,
+    expect: Callable[[int], bool] = lambda n: 64 <= n <= 256,
+) -> None:
+    """The leak on the unpatched library, owned by this cache; none with the fix."""
+    original = target(module, attribute)
+    clear(original)
+    refs = survivors(request)
+    unpatched = alive(refs)
+    assert expect(unpatched), f"{fix}: {unpatched} of {REQUESTS} payloads alive unpatched"
+    clear(original)
+    assert alive(refs) == 0, f"{fix}: something other than {attribute} keeps payloads"
+
+    with langgraph_fixed.patched(strict=True) as report:
+        status = report.get(fix)
+        assert status.active, status
+        assert getattr(sys.modules[module], attribute) is not original
+        refs = survivors(request)
+        assert alive(refs) == 0, f"{fix}: payloads alive with the fix"
+    assert getattr(sys.modules[module], attribute) is original
+    clear(original)
+
+
+# --- langchain_core.tools.structured._model_json_schema ----------------------
+
+
+def tool_dumped_to_json(payload: Payload) -> None:
+    """A tool whose args schema is written per request, dumped as tracing does."""
+    from langchain_core.tools import StructuredTool
+
+    class SearchArgs(BaseModel):
+        query: str = Field(description="what to look for")
+        limit: int = Field(default_factory=lambda: len(payload.data))
+
+    def search(query: str, limit: int = 1) -> str:
+        return query
+
+    tool = StructuredTool.from_function(search, args_schema=SearchArgs, description="Search.")
+    dumped = tool.model_dump(mode="json")
+    assert dumped["args_schema"]["properties"]["query"]["description"] == "what to look for"
+
+
+def test_model_json_schema_leaks_without_the_fix_and_not_with_it() -> None:
+    leak_then_fixed(
+        "model_json_schema",
+        "langchain_core.tools.structured",
+        "_model_json_schema",
+        tool_dumped_to_json,
+        expect=lambda n: n == 256,
+    )
+
+
+def test_model_json_schema_returns_what_upstream_returns() -> None:
+    from pydantic import v1
+
+    original = target("langchain_core.tools.structured", "_model_json_schema")
+    uncached = original.__wrapped__
+
+    class Plain(BaseModel):
+        a: int
+        b: str | None = None
+
+    class Opaque(BaseModel):  # no JSON schema: upstream falls back to str()
+        model_config = {"arbitrary_types_allowed": True}
+        p: Payload
+
+    class V1(v1.BaseModel):
+        x: int = 3
+
+    class Later(BaseModel):
+        child: "Child"
+
+    corpus = [Plain, Opaque, V1, Later]
+    with langgraph_fixed.patched(strict=True):
+        fixed = target("langchain_core.tools.structured", "_model_json_schema")
+        assert fixed is not original
+        for cls in corpus:
+            token = getattr(cls, "__pydantic_validator__", None)
+            expected = uncached(cls, token)
+            assert fixed(cls, token) == expected, cls
+            assert fixed(cls, token) is fixed(cls, token), "a hit returns the stored value"
+        before = fixed(Later, Later.__pydantic_validator__)
+
+        class Child(BaseModel):
+            n: int
+
+        globals()["Child"] = Child  # the class is rebuilt: a new validator, a new schema
+        try:
+            Later.model_rebuild()
+            after = fixed(Later, Later.__pydantic_validator__)
+            assert after == uncached(Later, Later.__pydantic_validator__)
+            assert after != before
+            Later.model_rebuild(force=True)  # and again: the address may be reused
+            assert fixed(Later, Later.__pydantic_validator__) == after
+        finally:
+            del globals()["Child"]
+        assert fixed.cache_info().currsize >= len(corpus)
+
+
+def test_model_json_schema_tool_dumps_are_the_same_with_the_fix() -> None:
+    target("langchain_core.tools.structured", "_model_json_schema")
+    from langchain_core.tools import tool
+
+    @tool
+    def lookup(query: str, limit: int = 3) -> str:
+        """Look something up."""
+        return query
+
+    before = json.dumps(lookup.model_dump(mode="json"), sort_keys=True)
+    with langgraph_fixed.patched(strict=True):
+        assert json.dumps(lookup.model_dump(mode="json"), sort_keys=True) == before
+        assert json.dumps(lookup.model_dump(mode="json"), sort_keys=True) == before
+
+
+# --- the model factories: _create_model_cached / _create_root_model_cached -----
+
+
+def lambda_input_schema(payload: Payload) -> None:
+    """``RunnableLambda`` over a per-request ``TypedDict``: a root model (core)."""
+    from langchain_core.runnables import RunnableLambda
+
+    class Question(TypedDict):
+        text: str
+
+    Question.payload = payload  # type: ignore[attr-defined]
+
+    def answer(question: Question) -> str:
+        return question["text"]
+
+    schema = RunnableLambda(answer).get_input_schema()
+    assert schema.model_json_schema()["title"]
+
+
+def parallel_output_schema(payload: Payload) -> None:
+    """``RunnableParallel`` whose step returns a per-request model (core)."""
+    from langchain_core.runnables import RunnableLambda, RunnableParallel
+
+    class Answer(BaseModel):
+        text: str = ""
+        size: int = Field(default_factory=lambda: len(payload.data))
+
+    def answer(question: str) -> Answer:
+        return Answer(text=question)
+
+    schema = RunnableParallel(answer=RunnableLambda(answer)).get_output_schema()
+    assert "answer" in schema.model_fields
+
+
+def work(state: Any) -> dict[str, Any]:
+    return {}
+
+
+def graph_input_jsonschema(payload: Payload) -> None:
+    """A dataclass state with a field of a per-request model type (langgraph)."""
+    from langgraph.graph import END, START, StateGraph
+
+    class Answer(BaseModel):
+        text: str = ""
+        size: int = Field(default_factory=lambda: len(payload.data))
+
+    @dataclasses.dataclass
+    class State:
+        question: str = ""
+        answer: Answer = None  # type: ignore[assignment]
+
+    graph = StateGraph(State)
+    graph.add_node("work", work)
+    graph.add_edge(START, "work")
+    graph.add_edge("work", END)
+    assert "answer" in graph.compile().get_input_jsonschema()["properties"]
+
+
+def root_state_jsonschema(payload: Payload) -> None:
+    """A graph whose state is a list of a per-request model: a root model (langgraph)."""
+    from langgraph.graph import END, START, StateGraph
+
+    class Answer(BaseModel):
+        text: str = ""
+        size: int = Field(default_factory=lambda: len(payload.data))
+
+    graph = StateGraph(list[Answer])
+    graph.add_node("work", lambda state: state)
+    graph.add_edge(START, "work")
+    graph.add_edge("work", END)
+    assert graph.compile().get_input_jsonschema()
+
+
+MODEL_FACTORY_CASES = [
+    ("core_create_root_model", "langchain_core.utils.pydantic", "_create_root_model_cached",
+     lambda_input_schema),
+    ("core_create_model", "langchain_core.utils.pydantic", "_create_model_cached",
+     parallel_output_schema),
+    ("langgraph_create_model", "langgraph._internal._pydantic", "_create_model_cached",
+     graph_input_jsonschema),
+    ("langgraph_create_root_model", "langgraph._internal._pydantic", "_create_root_model_cached",
+     root_state_jsonschema),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("fix", "module", "attribute", "request_"), MODEL_FACTORY_CASES,
+                         ids=[c[0] for c in MODEL_FACTORY_CASES])  # fmt: skip
+def test_model_factory_leaks_without_the_fix_and_not_with_it(
+    fix: str, module: str, attribute: str, request_: Callable[[Payload], Any],
+    clean_typing_caches: None,
+) -> None:  # fmt: skip
+    if fix.startswith("langgraph_"):
+        # langchain-core's twin builds part of these schemas too; empty both
+        target("langchain_core.utils.pydantic", "_create_root_model_cached").cache_clear()
+    leak_then_fixed(fix, module, attribute, request_)
+
+
+def make_local_types() -> dict[str, Any]:
+    """Objects made in a function, as a request would make them."""
+
+    class Local(BaseModel):
+        x: int = 1
+
+    class LocalDict(TypedDict):
+        y: str
+
+    def local_reducer(a: list[int], b: list[int]) -> list[int]:
+        return a + b
+
+    return {"Local": Local, "LocalDict": LocalDict, "local_reducer": local_reducer}
+
+
+class ModuleLevel(BaseModel):
+    z: float = 0.5
+
+
+def test_long_lived_tells_module_level_from_per_request() -> None:
+    from langchain_core.messages import AnyMessage
+    from langgraph.graph import add_messages
+
+    local = make_local_types()
+    Local, LocalDict, local_reducer = local["Local"], local["LocalDict"], local["local_reducer"]
+    long_lived = [
+        int, str, None, ..., type(None), Any, Optional[int], list[str], int | None,  # noqa: UP045
+        typing.Literal["a", 1], AnyMessage, Annotated[list[AnyMessage], add_messages],
+        ModuleLevel, (str, None), (int, ...), Field(default=1), dict[str, Any],
+        pydantic_models.long_lived, typing.Union[int, str],  # noqa: UP007
+    ]  # fmt: skip
+    short_lived = [
+        Local, LocalDict, list[Local], Optional[Local], Local | None,  # noqa: UP045
+        Annotated[list[int], local_reducer], (Local, None),
+        (int, Payload()), Field(default_factory=local_reducer),
+        Field(default=Payload()),
+    ]  # fmt: skip
+    for obj in long_lived:
+        assert pydantic_models.long_lived(obj), obj
+    for obj in short_lived:
+        assert not pydantic_models.long_lived(obj), obj
+
+
+def model_description(model: Any) -> Any:
+    """What a generated model is, for comparing two of them."""
+    fields = {
+        name: (repr(f.annotation), repr(f.default), f.alias, f.description)
+        for name, f in model.model_fields.items()
+    }
+    try:
+        schema = model.model_json_schema()
+    except Exception as exc:  # an arbitrary type has no JSON schema
+        schema = type(exc).__name__
+    return (model.__name__, model.__module__, fields, schema, dict(model.model_config))
+
+
+@pytest.mark.parametrize("fix", [c[0] for c in MODEL_FACTORY_CASES])
+def test_model_factory_returns_what_upstream_returns(fix: str) -> None:
+    _, module, attribute, _ = next(c for c in MODEL_FACTORY_CASES if c[0] == fix)
+    original = target(module, attribute)
+    local = make_local_types()
+    Local, LocalDict = local["Local"], local["LocalDict"]
+    if attribute == "_create_root_model_cached":
+        calls: list[tuple[tuple[Any, ...], dict[str, Any]]] = [
+            (("Root", int), {}),
+            (("Root", list[str]), {"default_": ("a",)}),
+            (("Root", ModuleLevel), {}),
+            (("Root", Local), {}),
+            (("Root", LocalDict), {}),
+            (("Root", Local | None), {"default_": None}),
+        ]
+        if "module_name" in original.__wrapped__.__code__.co_varnames:
+            calls.append((("Root", int), {"module_name": "somewhere"}))
+    else:
+        calls = [
+            (("Model",), {"a": (int, ...), "b": (Optional[str], None)}),  # noqa: UP045
+            (("Model",), {"_private": (int, 1), "schema": (str, "x")}),
+            (("Model",), {"m": (ModuleLevel, None), "f": (int, Field(default=2))}),
+            (("Model",), {"loc": (Local, ...), "n": (int, 0)}),
+            (("Model",), {"d": (LocalDict, None)}),
+            (("Model",), {"p": (Payload, Payload())}),
+            (("Model",), {"r": (Annotated[list[int], local["local_reducer"]], None)}),
+        ]
+    expected = []
+    for args, kwargs in calls:
+        expected.append(model_description(original.__wrapped__(*args, **kwargs)))
+    with langgraph_fixed.patched(strict=True):
+        fixed = target(module, attribute)
+        assert fixed is not original
+        for (args, kwargs), want in zip(calls, expected, strict=True):
+            model = fixed(*args, **kwargs)
+            assert model_description(model) == want, (args, kwargs)
+            assert fixed(*args, **kwargs) is model, "the same key gives the same class"
+            if pydantic_models.all_long_lived(args, kwargs):
+                assert original(*args, **kwargs) is model, "long-lived keys: upstream's entry"
+        with pytest.raises(TypeError):  # unhashable, as from lru_cache: callers fall back
+            if attribute == "_create_root_model_cached":
+                fixed("Root", list[int], default_=[1])
+            else:
+                fixed("Model", a=(list[int], []))
+
+
+def test_create_model_v2_is_the_same_with_the_fix() -> None:
+    from langchain_core.utils.pydantic import create_model_v2
+
+    local = make_local_types()
+    cases: list[dict[str, Any]] = [
+        {"field_definitions": {"a": (int, 1), "b": (list[int], [1])}},  # unhashable default
+        {"field_definitions": {"l": (local["Local"], None)}},
+        {"root": local["LocalDict"]},
+        {"root": (int, 3)},
+    ]
+    before = [model_description(create_model_v2("M", **kw)) for kw in cases]
+    with langgraph_fixed.patched(strict=True):
+        after = [model_description(create_model_v2("M", **kw)) for kw in cases]
+    assert after == before
+
+
+def test_model_factory_short_lived_entries_go_with_their_model() -> None:
+    original = target("langchain_core.utils.pydantic", "_create_model_cached")
+    with langgraph_fixed.patched(strict=True):
+        fixed = target("langchain_core.utils.pydantic", "_create_model_cached")
+        local = make_local_types()
+        model = fixed("Model", loc=(local["Local"], None))
+        ref = weakref.ref(local["Local"])
+        assert fixed.cache_info().currsize >= 1
+        del local, model
+        gc.collect()  # the model, whose weak entry then lets go of the key
+        gc.collect()  # the key's objects
+        assert ref() is None
+        assert original.cache_info().currsize == 0, "upstream's cache never saw the key"
+
+
+# --- langgraph.graph.schema_utils.SchemaCoercionMapper (0.3.9 - 0.4.7) ---------
+
+
+def pydantic_state_graph(payload: Payload) -> None:
+    """A graph compiled per request on a per-request pydantic state, run once."""
+    from langgraph.graph import END, START, StateGraph
+
+    class Inner(BaseModel):
+        value: int = 0
+
+    class State(BaseModel):
+        question: str = ""
+        inner: Inner = Field(default_factory=Inner)
+        size: int = Field(default_factory=lambda: len(payload.data))
+
+    graph = StateGraph(State)
+    graph.add_node("work", work_on_pydantic)
+    graph.add_edge(START, "work")
+    graph.add_edge("work", END)
+    out = graph.compile().invoke({"question": "q"})
+    assert out["question"] == "q!"
+
+
+def work_on_pydantic(state: Any) -> dict[str, Any]:
+    return {"question": state.question + "!", "inner": {"value": 1}}
+
+
+def test_schema_coercion_mapper_leaks_without_the_fix_and_not_with_it() -> None:
+    # unbounded upstream: every per-request schema stays, not only the last 256
+    leak_then_fixed(
+        "schema_coercion_mapper",
+        "langgraph.graph.schema_utils",
+        "SchemaCoercionMapper",
+        pydantic_state_graph,
+        expect=lambda n: n == REQUESTS,
+    )
+
+
+def test_schema_coercion_mapper_coerces_as_upstream() -> None:
+    original = target("langgraph.graph.schema_utils", "SchemaCoercionMapper")
+
+    class Leaf(BaseModel):
+        v: int = 0
+
+    class Node(BaseModel):
+        name: str = ""
+        leaf: Leaf | None = None
+        leaves: list[Leaf] = []
+        by_key: dict[str, Leaf] = {}
+        children: list["Node"] = []
+
+    Node.model_rebuild()
+    data = {
+        "name": "root",
+        "leaf": {"v": 1},
+        "leaves": [{"v": 2}, {"v": 3}],
+        "by_key": {"a": {"v": 4}},
+        "children": [{"name": "child", "children": [{"name": "grandchild"}]}],
+    }
+    expected = original(Node).coerce(data)
+    with langgraph_fixed.patched(strict=True):
+        fixed_cls = target("langgraph.graph.schema_utils", "SchemaCoercionMapper")
+        state_module = sys.modules["langgraph.graph.state"]
+        assert state_module.SchemaCoercionMapper is fixed_cls
+        mapper = fixed_cls(Node)
+        assert isinstance(mapper, original)
+        assert mapper.coerce(data) == expected
+        assert repr(mapper.coerce(data)) == repr(expected)
+        assert fixed_cls(Node) is mapper, "one instance per schema while it is used"
+        depth = "max_depth"
+        assert fixed_cls(Node, **{depth: 3}) is not mapper
+        ref = weakref.ref(mapper)
+        del mapper
+        gc.collect()
+        assert ref() is None, "the fix holds no mapper once nobody uses it"
+
+
+# --- langchain.agents.factory._get_schema_type_hints ---------------------------
+
+
+def agent_with_state_schema(payload: Payload) -> None:
+    """``create_agent`` with a per-request state schema (a field for the request)."""
+    from langchain.agents import AgentState, create_agent
+    from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+    from langchain_core.messages import AIMessage
+
+    class RequestState(AgentState):
+        tenant: str
+
+    RequestState.payload = payload  # type: ignore[attr-defined]
+
+    model = GenericFakeChatModel(messages=iter([AIMessage(content="done")]))
+    agent = create_agent(model, [], state_schema=RequestState)
+    out = agent.invoke({"messages": [("user", "hi")], "tenant": "t"})
+    assert out["messages"][-1].content == "done"
+
+
+def test_agent_schema_type_hints_leak_without_the_fix_and_not_with_it() -> None:
+    leak_then_fixed(
+        "agent_schema_type_hints",
+        "langchain.agents.factory",
+        "_get_schema_type_hints",
+        agent_with_state_schema,
+        expect=lambda n: 64 <= n <= 100,  # upstream's cache holds 100
+    )
+
+
+def test_agent_schema_type_hints_returns_what_upstream_returns() -> None:
+    original = target("langchain.agents.factory", "_get_schema_type_hints")
+    from langchain.agents import AgentState
+    from langchain.agents.factory import _resolve_schemas
+
+    class Extra(AgentState):
+        tenant: str
+        tree: "Tree"  # noqa: F821
+
+    class Tree(TypedDict):  # recursive: its hints contain itself
+        children: list["Tree"]  # noqa: F821
+
+    globals()["Tree"] = Tree
+    try:
+        corpus = [AgentState, Extra, Tree]
+        expected = [typing.get_type_hints(s, include_extras=True) for s in corpus]
+        resolved = [typing.get_type_hints(s) for s in _resolve_schemas([AgentState, Extra])]
+        with langgraph_fixed.patched(strict=True):
+            fixed = target("langchain.agents.factory", "_get_schema_type_hints")
+            assert fixed is not original
+            for schema, want in zip(corpus, expected, strict=True):
+                assert fixed(schema) == want
+                assert fixed(schema) is fixed(schema)
+            again = [typing.get_type_hints(s) for s in _resolve_schemas([AgentState, Extra])]
+            assert again == resolved
+        ref = weakref.ref(Tree)
+        del globals()["Tree"], Tree, Extra, corpus, expected, resolved, again, schema, want
+        for cleanup in typing._cleanups:  # type: ignore[attr-defined]
+            cleanup()
+        gc.collect()
+        assert ref() is None, "a recursive schema is not kept alive by its own hints"
+    finally:
+        globals().pop("Tree", None)
