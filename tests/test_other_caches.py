@@ -57,7 +57,12 @@ def upstream(fix: str, module: str, attribute: str) -> Any:
 
 
 def clear(obj: Any) -> None:
-    obj.cache_clear() if hasattr(obj, "cache_clear") else obj._cache.clear()
+    if hasattr(obj, "cache_clear"):
+        obj.cache_clear()
+    elif hasattr(obj, "_cache"):  # SchemaCoercionMapper, 0.3.9 - 0.3.15 and 0.4.x
+        obj._cache.clear()
+    else:  # SchemaCoercionMapper, later 0.3.x: a module-level cache
+        sys.modules[obj.__module__]._cache.clear()
 
 
 def survivors(request: Callable[[Payload], Any], requests: int = REQUESTS) -> list[Any]:
