@@ -13,9 +13,13 @@ import), so every version set pins all of them to releases that work together.
 from __future__ import annotations
 
 import glob
+import importlib.util
 import json
 import os
 import re
+import shutil
+import tarfile
+import time
 from pathlib import Path
 
 import nox
@@ -205,3 +209,206 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy", "--strict", "langgraph_fixed")
+
+
+# Not in nox.options.sessions: it downloads two sdists and runs two upstream
+# suites twice each (3 to 4 minutes a version set, 7 after a flaky rerun):
+#     nox -s upstream
+#     nox -s "upstream(versions='newest')" -- langgraph    # one suite only
+
+#: What upstream's own suites import, from their pyproject's test dependency
+#: groups, pinned to releases that resolve with each version set's pins.
+UPSTREAM_TEST_DEPS: dict[str, list[str]] = {
+    "newest": [
+        "pytest==9.2.0",  # langchain-core 1.8: pytest>=9.0.3,<10
+        "pytest-timeout==2.4.0",  # ours: no test may hang the session
+        "pytest-asyncio==1.5.0",  # langchain-core: asyncio_mode = "auto"
+        "pytest-mock==3.17.0",
+        "syrupy==5.5.3",  # langchain-core 1.8: >=5,<6
+        "freezegun==1.5.5",
+        "blockbuster==1.5.29",  # langchain-core's conftest: >=1.5.18,<1.6
+        "grandalf==0.8",  # Graph.draw_ascii in runnables/test_graph.py
+        "httpx==0.28.1",
+        # langgraph's conftest imports every checkpointer, cache and store,
+        # whether or not NO_DOCKER leaves Postgres and Redis out of the params
+        "langgraph-checkpoint-sqlite==3.1.2",
+        "langgraph-checkpoint-postgres==3.2.0",
+        "psycopg[binary]==3.3.9",
+        "psycopg-pool==3.3.3",
+        "redis==8.1.0",
+        "pycryptodome==4.4.0",  # the sqlite_aes checkpointer
+    ],
+    "lg-0.3.15": [
+        "pytest==8.4.2",  # langchain-core 0.3: pytest>=8,<9
+        "pytest-timeout==2.4.0",
+        "pytest-asyncio==0.26.0",  # langchain-core 0.3: >=0.21.1,<1
+        "pytest-mock==3.17.0",
+        "syrupy==4.9.1",  # langchain-core 0.3: >=4.0.2,<5
+        "freezegun==1.5.5",
+        "blockbuster==1.5.29",
+        "grandalf==0.8",
+        "httpx==0.28.1",
+        "langgraph-checkpoint-sqlite==2.0.11",
+        "langgraph-checkpoint-postgres==3.0.5",
+        "psycopg[binary]==3.3.9",
+        "psycopg-pool==3.3.3",
+        "pycryptodome==4.4.0",
+    ],
+}
+
+#: distribution -> (its test paths, extra pytest arguments). Postgres and Redis
+#: need Docker: NO_DOCKER=true leaves them out of langgraph >= 0.4's params;
+#: langgraph 0.3 has no NO_DOCKER, so their ids are deselected by name.
+UPSTREAM_SUITES: dict[str, tuple[list[str], list[str]]] = {
+    "langchain-core": (["tests/unit_tests/runnables"], []),
+    "langgraph": (["tests/test_pregel.py"], ["-k", "not postgres and not redis"]),
+}
+
+UPSTREAM_PYTEST_ARGS = [
+    "-p",
+    "no:cacheprovider",
+    "-q",
+    "--tb=no",  # the tracebacks are in the junit reports
+    "--timeout=300",
+]
+#: after a difference, how many more times to run the suite both ways, to tell
+#: a flaky upstream test from one the fixes change
+UPSTREAM_RERUNS = 2
+
+
+def _unpack_tests(sdist: Path, dest: Path) -> bool:
+    """Extract the sdist's ``tests/`` and ``pyproject.toml`` (not the package) into ``dest``.
+
+    The package source stays out so that the tests import the installed
+    package, the one the fixes patch. False when the sdist ships no tests.
+    """
+    with tarfile.open(sdist) as tar:
+        wanted = []
+        for member in tar.getmembers():
+            _, _, inner = member.name.partition("/")
+            if inner == "pyproject.toml" or inner.startswith("tests/"):
+                member.name = inner
+                wanted.append(member)
+        if not any(m.name.startswith("tests/") for m in wanted):
+            return False
+        if hasattr(tarfile, "data_filter"):
+            tar.extractall(dest, members=wanted, filter="data")
+        else:  # Python < 3.10.12 / 3.11.4
+            tar.extractall(dest, members=wanted)
+    return True
+
+
+@nox.session(python=DEFAULT_PYTHON)
+@nox.parametrize("versions", list(VERSION_SETS))
+def upstream(session: nox.Session, versions: str) -> None:
+    """Upstream's own test suites, without and with the fixes: every outcome must match."""
+    wanted = session.posargs or list(UPSTREAM_SUITES)
+    unknown = set(wanted) - set(UPSTREAM_SUITES)
+    if unknown:
+        session.error(f"unknown suites {sorted(unknown)}; known: {list(UPSTREAM_SUITES)}")
+    session.install(".", *VERSION_SETS[versions], *UPSTREAM_TEST_DEPS[versions])
+    # the installed versions, exactly: their sdists carry the matching tests
+    out = session.run(
+        "python",
+        "-c",
+        "import importlib.metadata as m, json, sys;"
+        "print(json.dumps({d: m.version(d) for d in sys.argv[1:]}))",
+        *wanted,
+        silent=True,
+    )
+    if not isinstance(out, str):  # --install-only
+        return
+    installed: dict[str, str] = json.loads(out.strip().splitlines()[-1])
+    # fail here, before any test, if a fix is needed but cannot be applied
+    session.run("python", "-c", "import langgraph_fixed; print(langgraph_fixed.apply(strict=True))")
+
+    compare_path = Path("tests/upstream/compare_outcomes.py").resolve()
+    spec = importlib.util.spec_from_file_location("compare_outcomes", compare_path)
+    assert spec is not None and spec.loader is not None
+    compare = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(compare)
+
+    tmp = Path(session.create_tmp()).resolve()
+    sdists = tmp / "sdists"
+    session.run(
+        "python",
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--no-binary",
+        ":all:",
+        "--dest",
+        str(sdists),
+        *(f"{d}=={v}" for d, v in installed.items()),
+    )
+    summary: list[str] = []
+    failed: list[str] = []
+    for dist, version in installed.items():
+        paths, extra = UPSTREAM_SUITES[dist]
+        label = f"{dist} {version} {' '.join(paths)}"
+        rundir = tmp / f"{dist}-{version}"
+        shutil.rmtree(rundir, ignore_errors=True)
+        stem = dist.replace("-", "_")
+        prefix = f"{stem}_{version}".lower()
+        (sdist,) = [
+            p for p in sdists.iterdir() if p.name.lower().replace("-", "_").startswith(prefix)
+        ]
+        if not _unpack_tests(sdist, rundir):
+            # e.g. langgraph 0.3.x (built with poetry): UPSTREAM_TESTS_LANGGRAPH_0_3_15
+            # may name the package folder (libs/langgraph) of a checkout of the release
+            variable = f"UPSTREAM_TESTS_{stem}_{version}".upper().replace(".", "_")
+            checkout = os.environ.get(variable)
+            if not checkout:
+                session.warn(f"{label}: {sdist.name} ships no tests/ and {variable} is unset")
+                summary.append(f"{label}: SKIPPED (no tests/ in {sdist.name}; see {variable})")
+                continue
+            session.log(f"{label}: {sdist.name} ships no tests/: tests from {checkout}")
+            shutil.copytree(Path(checkout, "tests"), rundir / "tests")
+            shutil.copy(Path(checkout, "pyproject.toml"), rundir)
+        plain_reports: list[str] = []
+        fixed_reports: list[str] = []
+        seconds = {"plain": 0.0, "fixed": 0.0}
+        for attempt in range(1 + UPSTREAM_RERUNS):
+            for mode, reports in (("plain", plain_reports), ("fixed", fixed_reports)):
+                report = rundir / f"junit-{mode}-{attempt}.xml"
+                plugin = ["-p", "langgraph_fixed.pytest_apply"] if mode == "fixed" else []
+                started = time.monotonic()
+                with session.chdir(rundir):
+                    session.run(
+                        "pytest",
+                        *UPSTREAM_PYTEST_ARGS,
+                        *plugin,
+                        *extra,
+                        f"--junitxml={report}",
+                        *paths,
+                        # NO_DOCKER: langgraph's Postgres and Redis params;
+                        # LANGGRAPH_FIXED: the start-up hook must stay out of both runs
+                        env={"NO_DOCKER": "true", "LANGGRAPH_FIXED": None},
+                        success_codes=[0, 1],  # failing tests are compared, not fatal
+                    )
+                seconds[mode] += time.monotonic() - started
+                reports.append(str(report))
+            args = ["--plain", *plain_reports, "--fixed", *fixed_reports, "--label", label]
+            verdict = compare.main(args)
+            if verdict != 1:
+                break
+            if attempt < UPSTREAM_RERUNS:
+                session.log(f"{label}: outcomes differ; running the suite again both ways")
+        runs = len(plain_reports)
+        times = f"{seconds['plain'] / runs:.0f} s without, {seconds['fixed'] / runs:.0f} s with"
+        if verdict == 2:
+            summary.append(f"{label}: NO REPORT (a run stopped before its tests; {times})")
+            failed.append(label)
+            continue
+        first = [compare.counts(compare.load(Path(r[0]))) for r in (plain_reports, fixed_reports)]
+        word = "DIFFERENT" if verdict else "identical" if runs == 1 else "identical but flaky"
+        summary.append(
+            f"{label}: {word}, {runs} run(s) a side ({times}); "
+            f"without: {first[0]}; with: {first[1]}"
+        )
+        if verdict:
+            failed.append(label)
+    session.log("upstream suites, without and with the fixes:\n  " + "\n  ".join(summary))
+    if failed:
+        session.error(f"the fixes change upstream test outcomes: {'; '.join(failed)}")
