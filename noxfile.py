@@ -85,7 +85,7 @@ LEAK_RESULTS = Path("build/leak-table")
 @nox.parametrize("versions", list(VERSION_SETS))
 def tests(session: nox.Session, versions: str) -> None:
     """The whole test suite on one version set, then the doctor's findings as JSON."""
-    install(session, versions, "test")
+    install(session, versions, "test", "bench")
     session.run("pytest", *session.posargs)
     session.run(
         "langgraph-fixed",

@@ -1,33 +1,53 @@
-"""What the ``get_function_nonlocals`` fix costs when a graph is built and compiled.
+"""What the fixes cost when graphs, agents and chain drawings are built per request.
 
-Two scenarios, each a ``StateGraph`` of N ``RunnableLambda`` nodes chained
-``START -> n0 -> n1 -> ... -> END`` and compiled (compiling reads
-``RunnableLambda.deps``, which calls ``get_function_nonlocals`` once per node):
+The cases, each built afresh at every "request":
 
-A. per-request closures: every build makes fresh closures around a fresh
-   payload, as a graph built per web request does; upstream's lru cache
-   misses on every node and pins the last 256 closures.
-B. shared functions: every build wraps the same module-level functions, so
-   upstream's lru cache hits on every node.
+graphs of N nodes (``--sizes``, default 5, 20 and 100)
+    a ``StateGraph`` of N ``RunnableLambda`` nodes chained
+    ``START -> n0 -> n1 -> ... -> END`` and compiled (compiling reads
+    ``RunnableLambda.deps``, which calls ``get_function_nonlocals`` once per
+    node), in two scenarios:
 
-Each scenario is measured in three modes:
+    A. per-request closures: every build makes fresh closures around a fresh
+       payload, as a graph built per web request does; upstream's lru cache
+       misses on every node and pins the last 256 closures.
+    B. shared functions: every build wraps the same module-level functions, so
+       upstream's lru cache hits on every node.
+an agent
+    ``langgraph.prebuilt.create_react_agent`` with 10 tools (``StructuredTool``
+    over closures), tools made per request or shared (skipped where
+    ``langgraph.prebuilt`` has no ``create_react_agent``);
+a chain drawing
+    ``chain.get_graph()`` on ``RunnableLambda(f0) | ... | RunnableLambda(f9)``,
+    closures made per request or shared functions.
+
+Each case is measured in three modes:
 
 upstream
-    langchain-core's function as shipped (its lru cache emptied first);
+    the libraries as shipped (``get_function_nonlocals``'s lru cache emptied first);
 fix
-    inside ``langgraph_fixed.patched()``;
+    inside ``langgraph_fixed.patched()``: every fix this install needs;
 floor
-    the analysis replaced by a function returning ``[]``: what compiling
-    costs with no analysis at all.
+    ``get_function_nonlocals`` replaced by a function returning ``[]``: what the
+    case costs with no analysis at all (the other caches as shipped).
 
 The modes are interleaved in rounds, in rotating order, to cancel drift. In
 each mode one untimed build warms the caches, then a batch of builds is timed;
-the figure reported is the median over rounds of the per-build time. No
-timing is asserted anywhere: this script only measures.
+the figure reported is the median over rounds of the per-build time. A batch
+is ``--batch`` builds of the ``--nodes`` graph (scenario A), and for every
+other case as many builds as take about as long (at least one), so that each
+case weighs the same in a round.
+
+It also times one ``get_function_nonlocals`` call, and the cost of ``apply()``
+at start-up: a fresh interpreter that imports LangGraph, then
+``langgraph_fixed``, then calls ``apply()``, against the same without
+``apply()`` and without importing ``langgraph_fixed``.
+
+No timing is asserted anywhere: this script only measures.
 
 Run from the repository root::
 
-    python benchmarks/bench_compile.py [--rounds N] [--nodes 20] [--json PATH]
+    python benchmarks/bench_compile.py [--rounds 40] [--batch 20] [--sizes 5,20,100] [--json PATH]
 """
 
 from __future__ import annotations
@@ -35,10 +55,13 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -66,9 +89,14 @@ from langgraph_fixed.selfcheck import Payload
 # this one included. Upstream's is always read as ``lc_utils.get_function_nonlocals``
 # and the floor is made afresh, as a local, each time its mode is entered.
 
+ROOT = Path(__file__).resolve().parent.parent
 MODES = ("upstream", "fix", "floor")
 SCENARIO_A = "A per-request closures"
 SCENARIO_B = "B shared functions"
+AGENT_TOOLS = 10
+CHAIN_STEPS = 10
+# What the graphs of each kind should show (printed beside the figures, never asserted).
+TARGETS = {"per-request": ("fix/floor", 1.10), "shared": ("fix/upstream", 1.05)}
 
 
 class State(TypedDict):
@@ -97,11 +125,17 @@ def _shared(i: int) -> Callable[[dict[str, Any]], dict[str, int]]:
     return shared
 
 
-# Made once at import and reused by every build, as module-level node functions are.
-SHARED_FUNCTIONS = tuple(_shared(i) for i in range(20))
+# Made once and reused by every build, as module-level node functions are
+# (extended by ensure_shared() to the largest graph measured).
+SHARED_FUNCTIONS: list[Callable[[dict[str, Any]], dict[str, int]]] = [_shared(i) for i in range(20)]
 
 
-# --- building -----------------------------------------------------------------
+def ensure_shared(count: int) -> None:
+    while len(SHARED_FUNCTIONS) < count:
+        SHARED_FUNCTIONS.append(_shared(len(SHARED_FUNCTIONS)))
+
+
+# --- building graphs ----------------------------------------------------------
 
 
 def compile_chain(nodes: Sequence[Any]) -> Any:
@@ -133,6 +167,121 @@ BUILDERS: dict[str, Callable[[int], Any]] = {
 }
 
 
+# --- an agent -----------------------------------------------------------------
+
+
+def _make_tool(i: int, payload: Payload) -> Any:
+    from langchain_core.tools import StructuredTool
+
+    def lookup(query: str, limit: int = 3) -> str:
+        """Look something up in the index."""
+        return f"{i}: {query} ({limit} of {len(payload.data)} bytes)"
+
+    return StructuredTool.from_function(
+        lookup, name=f"lookup_{i}", description=f"Look something up in index {i}."
+    )
+
+
+def _fake_model() -> Any:
+    from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+
+    class FakeToolCallingModel(GenericFakeChatModel):
+        def bind_tools(self, tools: Any, **kwargs: Any) -> Any:
+            return self
+
+    return FakeToolCallingModel(messages=iter(()))
+
+
+def _create_react_agent() -> Callable[..., Any] | None:
+    try:
+        from langgraph.prebuilt import create_react_agent
+    except ImportError:
+        return None
+    return create_react_agent
+
+
+_SHARED_TOOLS: list[Any] = []
+
+
+def build_agent_per_request() -> Any:
+    create_react_agent = _create_react_agent()
+    assert create_react_agent is not None
+    payload = Payload()
+    tools = [_make_tool(i, payload) for i in range(AGENT_TOOLS)]
+    return create_react_agent(_fake_model(), tools)
+
+
+def build_agent_shared() -> Any:
+    create_react_agent = _create_react_agent()
+    assert create_react_agent is not None
+    if not _SHARED_TOOLS:
+        _SHARED_TOOLS.extend(_make_tool(i, SHARED_PAYLOAD) for i in range(AGENT_TOOLS))
+    return create_react_agent(_fake_model(), list(_SHARED_TOOLS))
+
+
+# --- drawing a chain ----------------------------------------------------------
+
+
+def _draw(functions: Sequence[Callable[..., Any]]) -> Any:
+    chain: Any = RunnableLambda(functions[0])
+    for function in functions[1:]:
+        chain = chain | RunnableLambda(function)
+    return chain.get_graph()
+
+
+def draw_per_request() -> Any:
+    payload = Payload()
+    return _draw([make_node(i, payload) for i in range(CHAIN_STEPS)])
+
+
+def draw_shared() -> Any:
+    return _draw(SHARED_FUNCTIONS[:CHAIN_STEPS])
+
+
+# --- the cases ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Case:
+    key: str
+    kind: str  # "per-request" or "shared"
+    build: Callable[[], Any]
+    size: int | None = None
+    scenario: str | None = None
+
+
+def _graph_case(size: int, scenario: str) -> Case:
+    builder = BUILDERS[scenario]
+    kind = "per-request" if scenario == SCENARIO_A else "shared"
+    return Case(f"{size} nodes, {scenario}", kind, lambda: builder(size), size, scenario)
+
+
+def make_cases(sizes: Sequence[int]) -> tuple[list[Case], list[str]]:
+    """Every case to measure, and the cases this install cannot run (with why)."""
+    cases = [_graph_case(size, scenario) for size in sizes for scenario in BUILDERS]
+    skipped = []
+    if _create_react_agent() is not None:
+        cases += [
+            Case(
+                f"create_react_agent, {AGENT_TOOLS} tools made per request",
+                "per-request",
+                build_agent_per_request,
+            ),
+            Case(f"create_react_agent, {AGENT_TOOLS} shared tools", "shared", build_agent_shared),
+        ]
+    else:
+        skipped.append("create_react_agent: not in langgraph.prebuilt on this install")
+    cases += [
+        Case(
+            f"get_graph(), chain of {CHAIN_STEPS} closures made per request",
+            "per-request",
+            draw_per_request,
+        ),
+        Case(f"get_graph(), chain of {CHAIN_STEPS} shared functions", "shared", draw_shared),
+    ]
+    return cases, skipped
+
+
 # --- the modes ----------------------------------------------------------------
 
 
@@ -157,6 +306,8 @@ class ModeCheck:
 
     bound: dict[str, str] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    #: every fix's state inside ``patched()`` (the fix mode), as "name: state"
+    fixes: list[str] = field(default_factory=list)
 
     def note(self, mode: str, ok: bool, what: str) -> None:
         self.bound.setdefault(mode, what)
@@ -196,7 +347,9 @@ def mode(name: str, check: ModeCheck) -> Iterator[None]:
         check.note(name, upstream, _describe(bound))
         yield
     elif name == "fix":
-        with langgraph_fixed.patched():
+        with langgraph_fixed.patched() as report:
+            if not check.fixes:
+                check.fixes = [f"{s.fix}: {s.state.value}" for s in report]
             bound = _bound_for_deps()
             check.note(name, isinstance(bound, FixedGetFunctionNonlocals), _describe(bound))
             yield
@@ -217,29 +370,53 @@ def mode(name: str, check: ModeCheck) -> Iterator[None]:
 # --- measuring ----------------------------------------------------------------
 
 
-def time_batch(build: Callable[[int], Any], nodes: int, batch: int) -> float:
+def time_batch(build: Callable[[], Any], batch: int) -> float:
     """Seconds per build over one batch (one untimed build first, gc on during)."""
-    build(nodes)
+    build()
     gc.collect()
     start = time.perf_counter()
     for _ in range(batch):
-        build(nodes)
+        build()
     return (time.perf_counter() - start) / batch
 
 
-def measure_compile(
-    rounds: int, batch: int, nodes: int, check: ModeCheck
+def _one_build_s(build: Callable[[], Any]) -> float:
+    build()
+    times = []
+    for _ in range(3):
+        start = time.perf_counter()
+        build()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def batch_sizes(
+    cases: Sequence[Case], reference: Case, batch: int, check: ModeCheck
+) -> dict[str, int]:
+    """Builds per timed batch: ``batch`` for ``reference``, the same time's worth for the others.
+
+    Times one build of each case in the floor mode (best of three).
+    """
+    with mode("floor", check):
+        seconds = {case.key: _one_build_s(case.build) for case in cases}
+    gc.collect()
+    budget = batch * seconds[reference.key]
+    return {key: max(1, round(budget / t)) if t > 0 else batch for key, t in seconds.items()}
+
+
+def measure_cases(
+    rounds: int, cases: Sequence[Case], batches: dict[str, int], check: ModeCheck
 ) -> dict[str, dict[str, list[float]]]:
-    """Per-build milliseconds, per scenario, per mode, one figure per round."""
-    samples: dict[str, dict[str, list[float]]] = {s: {m: [] for m in MODES} for s in BUILDERS}
+    """Per-build milliseconds, per case, per mode, one figure per round."""
+    samples: dict[str, dict[str, list[float]]] = {c.key: {m: [] for m in MODES} for c in cases}
     for r in range(rounds):
         shift = r % len(MODES)
         order = MODES[shift:] + MODES[:shift]
-        for scenario, build in BUILDERS.items():
+        for case in cases:
             for name in order:
                 with mode(name, check):
-                    seconds = time_batch(build, nodes, batch)
-                samples[scenario][name].append(seconds * 1e3)
+                    seconds = time_batch(case.build, batches[case.key])
+                samples[case.key][name].append(seconds * 1e3)
     gc.collect()
     return samples
 
@@ -282,6 +459,85 @@ def measure_micro(repeats: int, calls: int, check: ModeCheck) -> dict[str, dict[
     return samples
 
 
+# --- apply() at start-up -----------------------------------------------------
+
+STARTUP_CODE = """
+import json, sys, time
+t0 = time.perf_counter()
+import langgraph.graph
+try:
+    import langgraph.prebuilt
+except ImportError:
+    pass
+t1 = time.perf_counter()
+level = int(sys.argv[1])
+if level >= 1:
+    import langgraph_fixed
+t2 = time.perf_counter()
+if level >= 2:
+    langgraph_fixed.apply()
+t3 = time.perf_counter()
+print(json.dumps({
+    "import_langgraph_ms": (t1 - t0) * 1e3,
+    "import_langgraph_fixed_ms": (t2 - t1) * 1e3,
+    "apply_ms": (t3 - t2) * 1e3,
+    "modules_loaded": len(sys.modules),
+}))
+"""
+
+#: what each fresh interpreter does, by the level passed to STARTUP_CODE
+STARTUP_VARIANTS = {
+    "import langgraph": 0,
+    "+ import langgraph_fixed": 1,
+    "+ langgraph_fixed.apply()": 2,
+}
+
+
+def _startup_environment() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "LANGGRAPH_FIXED"}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    return env
+
+
+def _run_startup(level: int) -> tuple[float, dict[str, Any]]:
+    command = [sys.executable, "-c", STARTUP_CODE, str(level)]
+    start = time.perf_counter()
+    result = subprocess.run(
+        command, cwd=ROOT, env=_startup_environment(), capture_output=True, text=True, timeout=300
+    )
+    wall = time.perf_counter() - start
+    if result.returncode != 0:
+        raise RuntimeError(f"start-up run failed:\n{result.stderr}")
+    inside: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    return wall * 1e3, inside
+
+
+def measure_startup(runs: int) -> dict[str, dict[str, list[float]]]:
+    """Fresh interpreters, ``runs`` of each variant, interleaved in rotating order."""
+    samples: dict[str, dict[str, list[float]]] = {
+        name: {
+            "wall_ms": [],
+            "import_langgraph_ms": [],
+            "import_langgraph_fixed_ms": [],
+            "apply_ms": [],
+            "modules_loaded": [],
+        }
+        for name in STARTUP_VARIANTS
+    }
+    names = list(STARTUP_VARIANTS)
+    if runs > 1:
+        _run_startup(0)  # untimed: files into the page cache, .pyc written
+    for r in range(runs):
+        shift = r % len(names)
+        for name in names[shift:] + names[:shift]:
+            wall, inside = _run_startup(STARTUP_VARIANTS[name])
+            samples[name]["wall_ms"].append(wall)
+            for key in ("import_langgraph_ms", "import_langgraph_fixed_ms", "apply_ms"):
+                samples[name][key].append(inside[key])
+            samples[name]["modules_loaded"].append(inside["modules_loaded"])
+    return samples
+
+
 # --- reporting ----------------------------------------------------------------
 
 
@@ -312,35 +568,104 @@ def environment() -> dict[str, Any]:
         "processor": platform.processor(),
         "machine": platform.machine(),
         "system": platform.system(),
+        "cpus": os.cpu_count(),
+        "load_average": _load_average(),
+    }
+
+
+def _load_average() -> list[float] | None:
+    """1, 5 and 15-minute load averages: how busy the machine was (other jobs included)."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
+
+
+RATIOS = (("fix", "floor"), ("upstream", "floor"), ("fix", "upstream"))
+
+
+def _paired(a: Sequence[float], b: Sequence[float]) -> float:
+    """Median over rounds of the ratio within each round (the modes ran back to back)."""
+    return _median([_ratio(x, y) for x, y in zip(a, b, strict=True)])
+
+
+def _figures(by_mode: dict[str, list[float]]) -> dict[str, Any]:
+    medians = {m: _median(v) for m, v in by_mode.items()}
+    return {
+        "median_ms": medians,
+        "quartiles_ms": {m: list(_quartiles(v)) for m, v in by_mode.items()},
+        "per_round_ms": by_mode,
+        # ratio of the medians (what earlier versions reported)
+        "ratios": {f"{a}/{b}": _ratio(medians[a], medians[b]) for a, b in RATIOS},
+        # median of the per-round ratios: steadier on a loaded machine; the table shows these
+        "paired_ratios": {f"{a}/{b}": _paired(by_mode[a], by_mode[b]) for a, b in RATIOS},
     }
 
 
 def summarise(
-    compile_samples: dict[str, dict[str, list[float]]],
+    cases: Sequence[Case],
+    batches: dict[str, int],
+    nodes: int,
+    case_samples: dict[str, dict[str, list[float]]],
     micro_samples: dict[str, dict[str, list[float]]],
+    startup_samples: dict[str, dict[str, list[float]]] | None,
 ) -> dict[str, Any]:
+    case_figures: dict[str, Any] = {}
     compile_figures: dict[str, Any] = {}
-    for scenario, by_mode in compile_samples.items():
-        medians = {m: _median(v) for m, v in by_mode.items()}
-        compile_figures[scenario] = {
-            "median_ms": medians,
-            "quartiles_ms": {m: list(_quartiles(v)) for m, v in by_mode.items()},
-            "per_round_ms": by_mode,
-            "ratios": {
-                "fix/floor": _ratio(medians["fix"], medians["floor"]),
-                "upstream/floor": _ratio(medians["upstream"], medians["floor"]),
-                "fix/upstream": _ratio(medians["fix"], medians["upstream"]),
-            },
-        }
+    for case in cases:
+        figures = _figures(case_samples[case.key])
+        if case.size == nodes and case.scenario is not None:
+            compile_figures[case.scenario] = dict(figures)  # the figures of earlier versions
+        figures.update(kind=case.kind, size=case.size, builds_per_batch=batches[case.key])
+        if case.size is not None:  # the targets are set for the graphs of N nodes
+            ratio_name, limit = TARGETS[case.kind]
+            value = figures["paired_ratios"][ratio_name]
+            figures["target"] = {"ratio": ratio_name, "at_most": limit, "met": value <= limit}
+        case_figures[case.key] = figures
     micro_figures: dict[str, Any] = {}
-    for case, by_mode in micro_samples.items():
+    for name, by_mode in micro_samples.items():
         medians = {m: _median(v) for m, v in by_mode.items()}
-        micro_figures[case] = {
+        micro_figures[name] = {
             "median_us": medians,
             "per_repeat_us": by_mode,
             "fix/upstream": _ratio(medians["fix"], medians["upstream"]),
         }
-    return {"compile": compile_figures, "get_function_nonlocals": micro_figures}
+    document: dict[str, Any] = {
+        "compile": compile_figures,
+        "cases": case_figures,
+        "get_function_nonlocals": micro_figures,
+    }
+    if startup_samples is not None:
+        startup: dict[str, Any] = {
+            name: {
+                "median": {k: _median(v) for k, v in by_key.items()},
+                "runs": by_key,
+            }
+            for name, by_key in startup_samples.items()
+        }
+        walls = {name: fig["median"]["wall_ms"] for name, fig in startup.items()}
+        names = list(STARTUP_VARIANTS)
+        startup["differences_ms"] = {
+            "import langgraph_fixed (wall)": walls[names[1]] - walls[names[0]],
+            "apply() (wall)": walls[names[2]] - walls[names[1]],
+            "import langgraph_fixed (in process)": startup[names[1]]["median"][
+                "import_langgraph_fixed_ms"
+            ],
+            "apply() (in process)": startup[names[2]]["median"]["apply_ms"],
+        }
+        startup["wall_quartiles_ms"] = {
+            name: list(_quartiles(startup_samples[name]["wall_ms"])) for name in names
+        }
+        document["startup"] = startup
+    return document
+
+
+def _target_cell(figures: dict[str, Any]) -> str:
+    target = figures.get("target")
+    if target is None:
+        return "-"
+    verdict = "met" if target["met"] else "MISSED"
+    return f"{target['ratio']} <= {target['at_most']:.2f} {verdict}"
 
 
 def format_report(
@@ -351,26 +676,33 @@ def format_report(
         f"langgraph {env['langgraph']}  langchain-core {env['langchain-core']}  "
         f"langgraph-fixed {env['langgraph-fixed']}",
         f"platform.processor() {env['processor']!r}  platform.machine() {env['machine']!r}  "
-        f"system {env['system']}",
-        f"{settings['nodes']} nodes per graph, {settings['rounds']} rounds x "
-        f"{settings['batch']} builds per mode, median per-build time over rounds",
+        f"system {env['system']}  cpus {env['cpus']}  load average {env['load_average']} "
+        f"at start, {env.get('load_average_end')} at end",
+        f"{settings['rounds']} rounds; a batch is {settings['batch']} builds of the "
+        f"{settings['nodes']}-node graph (A) or the same time's worth of any other case; "
+        "ms: median per-build time over rounds; ratios: median over rounds of the ratio "
+        "within the round",
         "",
     ]
+    width = max([24, *(len(key) for key in figures["cases"])])
     header = (
-        f"{'scenario':<24} {'upstream ms':>11} {'fix ms':>8} {'floor ms':>9} "
-        f"{'fix/floor':>9} {'upstream/floor':>14} {'fix/upstream':>12}"
+        f"{'case':<{width}} {'builds':>6} {'upstream ms':>11} {'fix ms':>8} {'floor ms':>9} "
+        f"{'fix/floor':>9} {'upstream/floor':>14} {'fix/upstream':>12}  target"
     )
     lines += [header, "-" * len(header)]
-    for scenario, fig in figures["compile"].items():
-        med, rat = fig["median_ms"], fig["ratios"]
+    for key, fig in figures["cases"].items():
+        med, rat = fig["median_ms"], fig["paired_ratios"]
         lines.append(
-            f"{scenario:<24} {med['upstream']:>11.3f} {med['fix']:>8.3f} {med['floor']:>9.3f} "
-            f"{rat['fix/floor']:>9.3f} {rat['upstream/floor']:>14.3f} {rat['fix/upstream']:>12.3f}"
+            f"{key:<{width}} {fig['builds_per_batch']:>6} {med['upstream']:>11.3f} "
+            f"{med['fix']:>8.3f} {med['floor']:>9.3f} {rat['fix/floor']:>9.3f} "
+            f"{rat['upstream/floor']:>14.3f} {rat['fix/upstream']:>12.3f}  {_target_cell(fig)}"
         )
+    for reason in settings.get("skipped", []):
+        lines.append(f"skipped: {reason}")
     lines += ["", "spread: interquartile range of the per-round figures, ms"]
-    for scenario, fig in figures["compile"].items():
+    for key, fig in figures["cases"].items():
         cells = "  ".join(f"{m} {lo:.3f}-{hi:.3f}" for m, (lo, hi) in fig["quartiles_ms"].items())
-        lines.append(f"  {scenario:<24} {cells}")
+        lines.append(f"  {key:<{width}} {cells}")
     lines += [
         "",
         f"one get_function_nonlocals call, us (median of {settings['micro_repeats']} x "
@@ -388,8 +720,39 @@ def format_report(
             f"{labels.get(case, case):<48} {med['upstream']:>11.2f} {med['fix']:>8.2f} "
             f"{fig['fix/upstream']:>12.2f}"
         )
+    startup = figures.get("startup")
+    if startup is not None:
+        lines += [
+            "",
+            "start-up: fresh interpreters importing langgraph.graph and langgraph.prebuilt, "
+            f"then ... (median of {settings['startup_runs']} runs each; in-process times "
+            "by perf_counter inside the child)",
+        ]
+        header = (
+            f"{'variant':<26} {'process wall ms':>15} {'wall IQR':>15} {'import langgraph':>16} "
+            f"{'import langgraph_fixed':>22} {'apply()':>8} {'modules':>7}"
+        )
+        lines += [header, "-" * len(header)]
+        for name, level in STARTUP_VARIANTS.items():
+            med = startup[name]["median"]
+            lo, hi = startup["wall_quartiles_ms"][name]
+            fixed_cell = f"{med['import_langgraph_fixed_ms']:.1f}" if level >= 1 else "-"
+            apply_cell = f"{med['apply_ms']:.1f}" if level >= 2 else "-"
+            lines.append(
+                f"{name:<26} {med['wall_ms']:>15.0f} {f'{lo:.0f}-{hi:.0f}':>15} "
+                f"{med['import_langgraph_ms']:>16.1f} {fixed_cell:>22} {apply_cell:>8} "
+                f"{med['modules_loaded']:>7.0f}"
+            )
+        diff = startup["differences_ms"]
+        lines.append(
+            f"apply() at start-up: {diff['apply() (in process)']:.1f} ms in process "
+            f"(import langgraph_fixed: {diff['import langgraph_fixed (in process)']:.1f} ms); "
+            "the process wall times vary by more than that from run to run"
+        )
     lines += ["", "bound where RunnableLambda.deps reads it:"]
     lines += [f"  {m:<9} {what}" for m, what in check.bound.items()]
+    if check.fixes:
+        lines += ["fixes in the fix mode: " + ", ".join(check.fixes)]
     if check.problems:
         lines += ["", "WARNING: a mode did not bind what it should; its figures are not that mode:"]
         lines += [f"  {p}" for p in check.problems]
@@ -406,15 +769,48 @@ def _positive(text: str) -> int:
     return value
 
 
+def _not_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, not {value}")
+    return value
+
+
+def _sizes(text: str) -> list[int]:
+    try:
+        sizes = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a comma-separated list of sizes: {text!r}") from None
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"sizes must be at least 1: {text!r}")
+    return sizes
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description="Build-and-compile cost of get_function_nonlocals: upstream, fix, floor."
+        description="Build-and-compile cost of the fixes: upstream, fix, floor."
     )
     parser.add_argument("--rounds", type=_positive, default=40, help="rounds (default 40)")
     parser.add_argument(
-        "--batch", type=_positive, default=20, help="timed builds per mode per round (default 20)"
+        "--batch",
+        type=_positive,
+        default=20,
+        help="timed builds of the --nodes graph per mode per round; other cases get the "
+        "same time's worth (default 20)",
     )
-    parser.add_argument("--nodes", type=_positive, default=20, help="nodes per graph (default 20)")
+    parser.add_argument(
+        "--nodes",
+        type=_positive,
+        default=20,
+        help="the reference graph size, the one the JSON's 'compile' key holds; measured "
+        "even if not in --sizes (default 20)",
+    )
+    parser.add_argument(
+        "--sizes",
+        type=_sizes,
+        default=[5, 20, 100],
+        help="graph sizes, comma-separated (default 5,20,100)",
+    )
     parser.add_argument(
         "--micro-repeats",
         type=_positive,
@@ -427,6 +823,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=500,
         help="calls per microbenchmark repeat (default 500)",
     )
+    parser.add_argument(
+        "--startup-runs",
+        type=_not_negative,
+        default=None,
+        help="fresh interpreters per start-up variant; 0 skips it (default: rounds, at most 7)",
+    )
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the figures here")
     return parser.parse_args(argv)
 
@@ -435,6 +837,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if args.micro_repeats is None:
         args.micro_repeats = min(args.rounds, 15)
+    if args.startup_runs is None:
+        args.startup_runs = min(args.rounds, 7)
     if langgraph_fixed.status().get("get_function_nonlocals").active:
         print(
             "langgraph_fixed is already applied in this process; the upstream mode "
@@ -442,20 +846,33 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    settings = {
+    # create_react_agent is deprecated in langgraph 1.x; the warning says nothing here.
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    sizes = sorted({*args.sizes, args.nodes})
+    ensure_shared(max([*sizes, CHAIN_STEPS]))
+    cases, skipped = make_cases(sizes)
+    reference = next(c for c in cases if c.size == args.nodes and c.scenario == SCENARIO_A)
+    settings: dict[str, Any] = {
         "rounds": args.rounds,
         "batch": args.batch,
         "nodes": args.nodes,
+        "sizes": sizes,
         "micro_repeats": args.micro_repeats,
         "micro_calls": args.micro_calls,
+        "startup_runs": args.startup_runs,
+        "skipped": skipped,
     }
     env = environment()
     check = ModeCheck()
     started = time.perf_counter()
-    compile_samples = measure_compile(args.rounds, args.batch, args.nodes, check)
+    batches = batch_sizes(cases, reference, args.batch, check)
+    batches[reference.key] = args.batch
+    case_samples = measure_cases(args.rounds, cases, batches, check)
     micro_samples = measure_micro(args.micro_repeats, args.micro_calls, check)
+    startup_samples = measure_startup(args.startup_runs) if args.startup_runs else None
     elapsed = time.perf_counter() - started
-    figures = summarise(compile_samples, micro_samples)
+    env["load_average_end"] = _load_average()
+    figures = summarise(cases, batches, args.nodes, case_samples, micro_samples, startup_samples)
     print(format_report(env, settings, figures, check))
     print(f"\n(measured in {elapsed:.1f} s)")
     if args.json is not None:
@@ -464,6 +881,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "settings": settings,
             "modes": {m: check.bound.get(m) for m in MODES},
             "mode_problems": check.problems,
+            "fixes_in_fix_mode": check.fixes,
             "elapsed_s": elapsed,
             **figures,
         }

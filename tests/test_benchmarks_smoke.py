@@ -1,30 +1,48 @@
-"""The compile benchmark runs end to end in its tiny mode (no timing is asserted)."""
+"""The benchmarks run end to end in their tiny modes (no timing is asserted)."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "benchmarks" / "bench_compile.py"
+SOAK = ROOT / "benchmarks" / "bench_soak.py"
 MODES = ("upstream", "fix", "floor")
+SOAK_NEEDS = ("uvicorn", "starlette", "httpx", "psutil", "matplotlib", "rich")
+
+
+def environment() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "LANGGRAPH_FIXED"}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    return env
 
 
 def test_bench_compile_tiny(tmp_path: Path) -> None:
     out = tmp_path / "figures.json"
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    command = [
+        sys.executable,
+        str(SCRIPT),
+        "--rounds",
+        "1",
+        "--batch",
+        "1",
+        "--sizes",
+        "5",
+        "--startup-runs",
+        "1",
+        "--json",
+        str(out),
+    ]
     # A subprocess, so that the modes' patching never touches this test process.
     result = subprocess.run(
-        [sys.executable, str(SCRIPT), "--rounds", "1", "--batch", "1", "--json", str(out)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
+        command, cwd=ROOT, env=environment(), capture_output=True, text=True, timeout=300
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -32,8 +50,11 @@ def test_bench_compile_tiny(tmp_path: Path) -> None:
         assert word in result.stdout
     assert "A per-request closures" in result.stdout
     assert "B shared functions" in result.stdout
+    assert "get_graph()" in result.stdout
+    assert "apply() at start-up" in result.stdout
 
     figures = json.loads(out.read_text())
+    # The keys of earlier versions: the --nodes graph (20), scenarios A and B.
     assert set(figures["compile"]) == {"A per-request closures", "B shared functions"}
     for scenario in figures["compile"].values():
         assert set(scenario["median_ms"]) == set(MODES)
@@ -45,3 +66,81 @@ def test_bench_compile_tiny(tmp_path: Path) -> None:
     assert set(figures["modes"]) == set(MODES)
     assert figures["environment"]["langgraph"]
     assert figures["environment"]["langchain-core"]
+
+    # Every case, every mode, with its ratios; --sizes 5 plus the --nodes size.
+    assert figures["settings"]["sizes"] == [5, 20]
+    cases = figures["cases"]
+    scenarios = ("A per-request closures", "B shared functions")
+    assert {f"{n} nodes, {s}" for n in (5, 20) for s in scenarios} <= set(cases)
+    assert len([key for key in cases if key.startswith("get_graph()")]) == 2
+    agents = [key for key in cases if key.startswith("create_react_agent")]
+    skipped = figures["settings"]["skipped"]
+    assert len(agents) == 2 or any("create_react_agent" in reason for reason in skipped)
+    for key, case in cases.items():
+        assert set(case["median_ms"]) == set(MODES), key
+        assert all(case["median_ms"][mode] > 0 for mode in MODES), key
+        for ratios in ("ratios", "paired_ratios"):
+            assert set(case[ratios]) == {"fix/floor", "upstream/floor", "fix/upstream"}, key
+        assert case["builds_per_batch"] >= 1, key
+        assert key in result.stdout
+
+    startup = figures["startup"]
+    for variant in ("import langgraph", "+ import langgraph_fixed", "+ langgraph_fixed.apply()"):
+        assert startup[variant]["median"]["wall_ms"] > 0
+    assert startup["differences_ms"]["apply() (in process)"] > 0
+
+
+def test_bench_soak_tiny(tmp_path: Path) -> None:
+    missing = [name for name in SOAK_NEEDS if importlib.util.find_spec(name) is None]
+    if missing:
+        pytest.skip(f"the soak benchmark needs {', '.join(missing)} (the bench extra)")
+    out = tmp_path / "results"
+    plot = tmp_path / "copy" / "soak.png"
+    command = [
+        sys.executable,
+        str(SOAK),
+        "--requests",
+        "30",
+        "--every",
+        "10",
+        "--payload-mb",
+        "1",
+        "--timeout",
+        "240",
+        "--quiet",
+        "--out",
+        str(out),
+        "--plot",
+        str(plot),
+    ]
+    result = subprocess.run(
+        command, cwd=ROOT, env=environment(), capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+    for path in (out / "soak.md", out / "soak.json", out / "soak.png", plot):
+        assert path.is_file() and path.stat().st_size > 0, path
+    assert (out / "soak.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    document = json.loads((out / "soak.json").read_text())
+    assert document["completed"] is True
+    servers = document["servers"]
+    assert set(servers) == {"unpatched", "patched"}
+    # Each server's own /report: the fix applied under `langgraph-fixed run` only.
+    assert servers["unpatched"]["fix_state"] == "not applied"
+    assert servers["patched"]["fix_state"] == "applied"
+    for name, server in servers.items():
+        samples = server["samples"]
+        assert [s["requests"] for s in samples] == [5, 10, 20, 30], name
+        assert all(s["rss"] > 0 and s["created"] == s["requests"] for s in samples), name
+        summary = server["summary"]
+        for key in ("warmup_rss_mib", "final_rss_mib", "final_above_warmup_mib"):
+            assert isinstance(summary[key], float), (name, key)
+    # What survives is counted, not timed: 30 requests stay below upstream's 256 entries.
+    assert servers["unpatched"]["samples"][-1]["alive"] == 30
+    assert servers["patched"]["samples"][-1]["alive"] == 0
+
+    markdown = (out / "soak.md").read_text()
+    assert "| unpatched | not applied |" in markdown
+    assert "| patched | applied |" in markdown
+    assert markdown in result.stdout
