@@ -293,12 +293,17 @@ def _revert_one(name: str) -> None:
     )
 
 
-def apply(*, strict: bool = False) -> StatusReport:
+def apply(*, strict: bool = False, loaded_only: bool = False) -> StatusReport:
     """Apply every fix that is needed on this install; idempotent and thread-safe.
 
     Unrecognised or missing targets are skipped with a
     :class:`LangGraphFixedWarning` and never raise, unless ``strict`` is true,
     in which case :class:`FixNotApplied` is raised after the others are applied.
+
+    With ``loaded_only``, a fix whose target module is not imported yet is left
+    waiting (``not applied``) instead of importing it: what the start-up hook
+    uses, since importing a target from inside another module's import can
+    meet a half-initialised package.
     """
     versions = installed_versions()
     with _lock:
@@ -308,6 +313,13 @@ def apply(*, strict: bool = False) -> StatusReport:
             active = _active.get(fix.name)
             if active is not None:
                 statuses[fix.name] = active.status
+                continue
+            waiting = loaded_only and fix.module not in sys.modules
+            if waiting and _unmet(fix.applies_to, versions) is None:
+                reason = f"waiting for {fix.module} to be imported"
+                statuses[fix.name] = PatchStatus(
+                    fix.name, FixState.INACTIVE, reason, fix.target, versions
+                )
                 continue
             status, original = _judge(fix, versions)
             if status.state is FixState.APPLIED:

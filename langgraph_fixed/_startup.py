@@ -9,8 +9,10 @@ gunicorn workers) inherit it, so each of them is fixed too.
 
 Start-up stays cheap: nothing from LangChain is imported here. If
 ``langchain_core.runnables.utils`` is already loaded the fixes are applied at
-once; otherwise a one-shot import hook applies them right after that module
-is first imported, before anything can build a graph.
+once; otherwise an import hook applies them right after that module is first
+imported, before anything can build a graph. Fixes whose target module is not
+loaded yet then are applied right after that module is imported in turn (never
+imported by us from inside another import).
 """
 
 from __future__ import annotations
@@ -36,10 +38,18 @@ def requested(environ: dict[str, str] | None = None) -> bool:
 
 
 def _apply() -> None:
+    """Apply the fixes whose targets are loaded; watch the imports of the others."""
     try:
-        from langgraph_fixed import apply
+        from langgraph_fixed import FixState, apply
 
-        apply()
+        report = apply(loaded_only=True)
+        waiting = {
+            s.target.rsplit(".", 1)[0]
+            for s in report
+            if s.state is FixState.INACTIVE and s.reason.startswith("waiting for")
+        }
+        if waiting:
+            _hook().watch(waiting)
     except Exception as exc:  # never take the host process down at start-up
         warnings.warn(f"langgraph-fixed could not apply its fixes: {exc!r}", stacklevel=2)
 
@@ -62,7 +72,13 @@ class _ApplyAfterExec(importlib.abc.Loader):
 
 
 class ApplyOnImport(importlib.abc.MetaPathFinder):
-    """A one-shot hook: when the trigger module is imported, apply the fixes after it."""
+    """Applies the fixes right after any watched module is first imported (once each)."""
+
+    def __init__(self, names: set[str]) -> None:
+        self._names = set(names)
+
+    def watch(self, names: set[str]) -> None:
+        self._names |= {n for n in names if n not in sys.modules}
 
     def find_spec(
         self,
@@ -70,15 +86,31 @@ class ApplyOnImport(importlib.abc.MetaPathFinder):
         path: Sequence[str] | None,
         target: ModuleType | None = None,
     ) -> importlib.machinery.ModuleSpec | None:
-        if fullname != TRIGGER:
+        if fullname not in self._names:
             return None
-        if self in sys.meta_path:
+        self._names.discard(fullname)
+        if self in sys.meta_path:  # find the real spec without ourselves
             sys.meta_path.remove(self)
-        spec = importlib.util.find_spec(fullname)
+            try:
+                spec = importlib.util.find_spec(fullname)
+            finally:
+                sys.meta_path.insert(0, self)
+        else:
+            spec = importlib.util.find_spec(fullname)
         if spec is None or spec.loader is None:
             return spec
         spec.loader = _ApplyAfterExec(spec.loader)
         return spec
+
+
+def _hook() -> ApplyOnImport:
+    """The installed hook (installing one if needed)."""
+    for finder in sys.meta_path:
+        if isinstance(finder, ApplyOnImport):
+            return finder
+    hook = ApplyOnImport(set())
+    sys.meta_path.insert(0, hook)
+    return hook
 
 
 def install() -> None:
@@ -86,7 +118,7 @@ def install() -> None:
     try:
         if TRIGGER in sys.modules:
             _apply()
-        elif not any(isinstance(f, ApplyOnImport) for f in sys.meta_path):
-            sys.meta_path.insert(0, ApplyOnImport())
+        else:
+            _hook().watch({TRIGGER})
     except Exception as exc:
         warnings.warn(f"langgraph-fixed could not install its hook: {exc!r}", stacklevel=2)

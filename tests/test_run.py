@@ -167,3 +167,28 @@ def test_uvicorn_workers(wrapped: bool) -> None:
             assert report["fix"] == "not applied"
             # upstream's cache keeps the last 256 of what each worker served
             assert report["alive"] == min(report["created"], 256), report
+
+
+def test_run_applies_each_fix_when_its_module_is_imported() -> None:
+    """Under `run`, no fix imports a target from inside another import (no warning)."""
+    code = (
+        "import json\n"
+        "from langchain_core.runnables import RunnableLambda\n"
+        "RunnableLambda(lambda x: x).deps\n"
+        "from langchain_core.tools import StructuredTool\n"
+        "import langgraph_fixed\n"
+        "print(json.dumps({s.fix: s.state.value for s in langgraph_fixed.status()}))\n"
+    )
+    result = subprocess.run(
+        [*RUN, sys.executable, "-W", "error::UserWarning", "-c", code],
+        capture_output=True,
+        text=True,
+        env=environment(),
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "langgraph-fixed" not in result.stderr, result.stderr
+    states = json_lines(result.stdout)[0]
+    assert states["get_function_nonlocals"] == "applied"
+    assert not {"skipped", "failed"} & set(states.values()), states
+    assert states["model_json_schema"] in ("applied", "not needed"), states
