@@ -33,8 +33,8 @@ from typing import Any
 
 from langgraph_fixed._core import Fix
 from langgraph_fixed.cache import CacheInfo
+from langgraph_fixed.fixes._lru import cached_function_not_needed, unknown_fingerprint
 from langgraph_fixed.fixes._memo import MISSING, ClassMemo
-from langgraph_fixed.fixes.nonlocals import source_fingerprint
 
 #: Fingerprints (``source_fingerprint``) of the uncached body this fix expects:
 #: identical in langchain-core 1.6.1, 1.6.13, 1.7.0, 1.8.0, 1.8.3 and 1.8.4.
@@ -93,21 +93,12 @@ class ModelJsonSchemaCacheFix(Fix):
     tested = ("langchain-core>=1.8.3,<=1.8.3",)
 
     def needed(self, original: Any) -> str | None:
-        if isinstance(original, FixedModelJsonSchema):
-            return "already replaced by langgraph-fixed"
-        if not (
-            hasattr(original, "cache_clear") and callable(getattr(original, "__wrapped__", None))
-        ):
-            return "upstream's _model_json_schema is not cached in this version"
-        return None
+        return cached_function_not_needed(original, FixedModelJsonSchema, "_model_json_schema")
 
     def recognise(self, original: Any) -> str | None:
-        try:
-            fingerprint = source_fingerprint(original.__wrapped__)
-        except Exception as exc:
-            return f"its source cannot be read ({exc!r})"
-        if fingerprint not in KNOWN_FINGERPRINTS:
-            return f"unknown source fingerprint {fingerprint}"
+        unknown, _ = unknown_fingerprint(original, KNOWN_FINGERPRINTS)
+        if unknown is not None:
+            return unknown
         params = list(inspect.signature(original.__wrapped__).parameters)
         if params != ["args_schema", "_rebuild_token"]:
             return f"unexpected parameters {params}"

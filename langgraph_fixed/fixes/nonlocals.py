@@ -348,21 +348,18 @@ class NonlocalsCacheFix(Fix):
     _closure_of_wrapped = True
 
     def needed(self, original: Any) -> str | None:
-        if isinstance(original, FixedGetFunctionNonlocals):
-            return "already replaced by langgraph-fixed"
-        if not (
-            hasattr(original, "cache_info") and callable(getattr(original, "__wrapped__", None))
-        ):
-            return "upstream's get_function_nonlocals is not cached in this version"
-        return None
+        from langgraph_fixed.fixes._lru import cached_function_not_needed
+
+        return cached_function_not_needed(
+            original, FixedGetFunctionNonlocals, "get_function_nonlocals"
+        )
 
     def recognise(self, original: Any) -> str | None:
-        try:
-            fingerprint = source_fingerprint(original.__wrapped__)
-        except Exception as exc:
-            return f"its source cannot be read ({exc!r})"
-        if fingerprint not in KNOWN_FINGERPRINTS:
-            return f"unknown source fingerprint {fingerprint}"
+        from langgraph_fixed.fixes._lru import unknown_fingerprint
+
+        unknown, fingerprint = unknown_fingerprint(original, KNOWN_FINGERPRINTS)
+        if unknown is not None:
+            return unknown
         module = sys.modules[self.module]
         if not isinstance(getattr(module, "FunctionNonLocals", None), type):
             return "the FunctionNonLocals visitor is missing"

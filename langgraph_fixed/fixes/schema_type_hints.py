@@ -27,8 +27,8 @@ from typing import Any
 
 from langgraph_fixed._core import Fix
 from langgraph_fixed.cache import CacheInfo
+from langgraph_fixed.fixes._lru import cached_function_not_needed, unknown_fingerprint
 from langgraph_fixed.fixes._memo import MISSING, ClassMemo
-from langgraph_fixed.fixes.nonlocals import source_fingerprint
 
 #: Fingerprint of the uncached body (``return get_type_hints(schema,
 #: include_extras=True)``): the same in langchain 1.2.16 - 1.5.0.
@@ -86,21 +86,12 @@ class SchemaTypeHintsCacheFix(Fix):
     tested = ("langchain>=1.5.0,<=1.5.0",)
 
     def needed(self, original: Any) -> str | None:
-        if isinstance(original, FixedSchemaTypeHints):
-            return "already replaced by langgraph-fixed"
-        if not (
-            hasattr(original, "cache_clear") and callable(getattr(original, "__wrapped__", None))
-        ):
-            return "upstream's _get_schema_type_hints is not cached in this version"
-        return None
+        return cached_function_not_needed(original, FixedSchemaTypeHints, "_get_schema_type_hints")
 
     def recognise(self, original: Any) -> str | None:
-        try:
-            fingerprint = source_fingerprint(original.__wrapped__)
-        except Exception as exc:
-            return f"its source cannot be read ({exc!r})"
-        if fingerprint not in KNOWN_FINGERPRINTS:
-            return f"unknown source fingerprint {fingerprint}"
+        unknown, _ = unknown_fingerprint(original, KNOWN_FINGERPRINTS)
+        if unknown is not None:
+            return unknown
         caller = getattr(sys.modules[self.module], "_resolve_schemas", None)
         code = getattr(caller, "__code__", None)
         if code is None or self.attribute not in code.co_names:
