@@ -58,6 +58,8 @@ VERSION_SETS: dict[str, list[str]] = {
 #: langchain-core under older langgraphs where pip allows it.
 MATRIX_SETS: dict[str, list[str]] = {
     "lg-0.3.34": _set("0.3.34", "0.3.56", "2.0.24", "0.1.8", "0.1.63"),
+    # the last release with the SchemaCoercionMapper and type-adapter caches
+    "lg-0.4.7": _set("0.4.7", "0.3.63", "2.0.26", "0.2.2", "0.1.70"),
     "lg-0.4.10": _set("0.4.10", "0.3.66", "2.1.0", "0.2.2", "0.1.70"),
     "lg-0.5.4": _set("0.5.4", "0.3.70", "2.1.1", "0.5.2", "0.1.74"),
     "lg-0.6.11": _set("0.6.11", "0.3.79", "3.0.0", "0.6.5", "0.2.9"),

@@ -518,6 +518,112 @@ def test_schema_coercion_mapper_coerces_as_upstream() -> None:
         assert ref() is None, "the fix holds no mapper once nobody uses it"
 
 
+# --- langgraph.graph.schema_utils._get_adapter (0.3.28 - 0.4.7) -----------------
+
+
+def state_with_request_field_type(payload: Payload) -> None:
+    """A pydantic state whose field types are classes made per request."""
+    from langgraph.graph import END, START, StateGraph
+
+    @dataclasses.dataclass
+    class Doc:  # reaches the payload through its method's closure
+        text: str = ""
+
+        def source(self) -> Payload:
+            return payload
+
+    class Hit(TypedDict):
+        score: float
+
+    class State(BaseModel):
+        doc: Doc | None = None  # types.UnionType: coerced by a type adapter
+        hits: typing.Sequence[Hit] = ()
+        n: int = 0
+
+    def step(state: Any) -> dict[str, Any]:
+        return {"n": state.n + 1, "doc": Doc("found"), "hits": [{"score": 1.0}]}
+
+    graph = StateGraph(State)
+    graph.add_node("step", step)
+    graph.add_edge(START, "step")
+    graph.add_edge("step", END)
+    out = graph.compile().invoke({"n": 1, "doc": {"text": "q"}})
+    assert out["n"] == 2 and out["doc"].text == "found"
+
+
+def test_schema_type_adapter_leaks_without_the_fix_and_not_with_it() -> None:
+    get_adapter = target("langgraph.graph.schema_utils", "_get_adapter")
+    module = sys.modules["langgraph.graph.schema_utils"]
+    mapper = module.SchemaCoercionMapper
+
+    def clear_adapters() -> None:
+        module._adapter_cache.clear()
+        module._adapter_for.cache_clear()
+
+    clear_adapters()
+    refs = survivors(state_with_request_field_type, 100)
+    assert alive(refs) == 100, "upstream's adapter cache has no bound"
+    clear(mapper)  # the mapper cache pins the schemas too, but not alone
+    assert alive(refs) == 100, "the adapter cache keeps the field types"
+    clear_adapters()
+    assert alive(refs) == 0, "something other than the two caches keeps payloads"
+
+    with langgraph_fixed.patched(strict=True) as report:
+        assert report.get("schema_type_adapter").active
+        assert module._get_adapter is not get_adapter
+        refs = survivors(state_with_request_field_type, 100)
+        assert alive(refs) == 0, "payloads alive with the fix"
+        assert not module._adapter_cache, "no per-request type reached upstream's cache"
+    assert module._get_adapter is get_adapter
+
+
+def test_schema_type_adapter_returns_what_upstream_returns() -> None:
+    get_adapter = target("langgraph.graph.schema_utils", "_get_adapter")
+    module = sys.modules["langgraph.graph.schema_utils"]
+    import datetime
+    import enum
+
+    @dataclasses.dataclass
+    class Doc:
+        text: str = ""
+
+    class Hit(TypedDict):
+        score: float
+
+    class Color(enum.Enum):
+        RED = "red"
+
+    @dataclasses.dataclass
+    class Other:
+        n: int = 0
+
+    cases: list[tuple[Any, Any]] = [
+        (Doc, {"text": "a"}),
+        (Doc | None, {"text": "b"}),
+        (typing.Sequence[Hit], [{"score": "1.5"}]),
+        (typing.Literal[Color.RED], Color.RED),
+        (Color, "red"),
+        (Doc | Other, {"n": 3}),  # two own classes: made afresh, not cached
+        (datetime.datetime, "2026-11-26T00:00:00"),  # standard library: upstream's path
+        (int | None, "7"),
+    ]
+    expected = [get_adapter(tp)(value) for tp, value in cases]
+    module._adapter_cache.clear()
+    with langgraph_fixed.patched(strict=True):
+        fixed = module._get_adapter
+        for (tp, value), want in zip(cases, expected, strict=True):
+            assert fixed(tp)(value) == want, tp
+        assert fixed(Doc) is fixed(Doc), "one adapter per class while it lives"
+        assert fixed(Doc | None) is fixed(Doc | None)
+        assert fixed(Doc | Other) is not fixed(Doc | Other)
+        assert set(module._adapter_cache) == {datetime.datetime, int | None}
+        assert fixed.cache_info().currsize == 3  # Doc, Hit, Color hold their adapters
+    ref = weakref.ref(Doc)
+    del Doc, cases, expected, tp, value, want
+    gc.collect()
+    assert ref() is None, "a class goes with its adapters"
+
+
 # --- langchain.agents.factory._get_schema_type_hints ---------------------------
 
 

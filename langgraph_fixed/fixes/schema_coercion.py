@@ -110,7 +110,8 @@ class SchemaCoercionMapperFix(Fix):
     module = "langgraph.graph.schema_utils"
     attribute = "SchemaCoercionMapper"
     applies_to = ("langgraph>=0.3.9,<0.4.8",)
-    tested = ("langgraph>=0.3.15,<=0.3.15",)
+    #: the matrix runs 0.3.15, 0.3.34 and 0.4.7 (one release per known fingerprint)
+    tested = ("langgraph>=0.3.15,<=0.4.7",)
 
     def needed(self, original: Any) -> str | None:
         if "_langgraph_fixed_instances" in getattr(original, "__dict__", {}):
