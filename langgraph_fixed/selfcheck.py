@@ -224,6 +224,40 @@ def _react_agent(payload: Payload) -> None:
     agent.invoke({"messages": [HumanMessage(content="hi")]})
 
 
+def _pydantic_state_per_request(payload: Payload) -> None:
+    import dataclasses
+
+    from langgraph.graph import END, START, StateGraph
+    from pydantic import BaseModel
+
+    @dataclasses.dataclass
+    class Source:  # a class made per request, reaching the payload
+        title: str = ""
+
+        def fetch(self) -> Payload:
+            return payload
+
+    # the annotations must be objects, not strings, in a function-local class
+    State = type(
+        "State",
+        (BaseModel,),
+        {
+            "__annotations__": {"question": str, "source": Source | None},
+            "question": "",
+            "source": None,
+        },
+    )
+
+    def answer(state: Any) -> dict[str, Any]:
+        return {"source": Source(state.question)}
+
+    graph = StateGraph(State)
+    graph.add_node("answer", answer)
+    graph.add_edge(START, "answer")
+    graph.add_edge("answer", END)
+    assert graph.compile().invoke({"question": "q"})["source"].title == "q"
+
+
 SCENARIOS: tuple[Scenario, ...] = (
     Scenario(
         "runnable_lambda_node",
@@ -252,4 +286,9 @@ SCENARIOS: tuple[Scenario, ...] = (
         _subgraph_in_lambda,
     ),
     Scenario("react_agent", "create_react_agent(model, [tool])", _react_agent),
+    Scenario(
+        "pydantic_state_per_request",
+        "pydantic state made per request, a field typed with a per-request class",
+        _pydantic_state_per_request,
+    ),
 )

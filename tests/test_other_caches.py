@@ -607,17 +607,26 @@ def test_schema_type_adapter_returns_what_upstream_returns() -> None:
         (datetime.datetime, "2026-11-26T00:00:00"),  # standard library: upstream's path
         (int | None, "7"),
     ]
-    expected = [get_adapter(tp)(value) for tp, value in cases]
+
+    def outcome(get: Callable[[Any], Any], tp: Any, value: Any) -> Any:
+        try:
+            return get(tp)(value)
+        except Exception as exc:  # 0.3.28 - 0.4.0 refuse a bare dataclass or TypedDict
+            return type(exc)
+
+    expected = [outcome(get_adapter, tp, value) for tp, value in cases]
     module._adapter_cache.clear()
+    module._adapter_for.cache_clear()
     with langgraph_fixed.patched(strict=True):
         fixed = module._get_adapter
         for (tp, value), want in zip(cases, expected, strict=True):
-            assert fixed(tp)(value) == want, tp
-        assert fixed(Doc) is fixed(Doc), "one adapter per class while it lives"
-        assert fixed(Doc | None) is fixed(Doc | None)
+            assert outcome(fixed, tp, value) == want, tp
+        assert fixed(Doc | None) is fixed(Doc | None), "one adapter per type while it lives"
+        assert fixed(Color) is fixed(Color)
         assert fixed(Doc | Other) is not fixed(Doc | Other)
         assert set(module._adapter_cache) == {datetime.datetime, int | None}
-        assert fixed.cache_info().currsize == 3  # Doc, Hit, Color hold their adapters
+        # Doc, Hit and Color hold their adapters (those upstream could build)
+        assert fixed.cache_info().currsize == 3
     ref = weakref.ref(Doc)
     del Doc, cases, expected, tp, value, want
     gc.collect()
