@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
+    "CacheSize",
     "Fix",
     "FixNotApplied",
     "FixState",
@@ -29,6 +30,7 @@ __all__ = [
     "PatchStatus",
     "StatusReport",
     "apply",
+    "fix_cache_sizes",
     "get_original",
     "installed_versions",
     "patched",
@@ -121,6 +123,33 @@ class StatusReport(tuple[PatchStatus, ...]):
         return self.format()
 
 
+@dataclass(frozen=True)
+class CacheSize:
+    """How full one cache is now, as its ``cache_info()`` (or ``len()``) says.
+
+    ``kind`` is ``"upstream"`` for the library's own cache (whether or not a fix
+    replaced the function that uses it) and ``"fix"`` for a replacement's cache.
+    """
+
+    name: str
+    kind: str
+    currentsize: int
+    maxsize: int | None
+    fix: str | None = None
+    hits: int | None = None
+    misses: int | None = None
+    note: str | None = None
+
+    @classmethod
+    def of(cls, obj: Any, name: str, kind: str, fix: str | None = None) -> CacheSize | None:
+        """From ``obj.cache_info()``; None if ``obj`` has no such method."""
+        cache_info = getattr(obj, "cache_info", None)
+        if not callable(cache_info):
+            return None
+        hits, misses, maxsize, currsize = cache_info()
+        return cls(name, kind, currsize, maxsize, fix, hits, misses)
+
+
 class Fix:
     """One leak site: what it replaces, where it applies, how it recognises the code.
 
@@ -141,10 +170,30 @@ class Fix:
     #: Requirement strings describing the versions this fix was tested on.
     #: Outside them the fix is applied only if :meth:`recognise` accepts the code.
     tested: tuple[str, ...] = ()
+    #: Upstream's caches this fix takes the place of, other than ``attribute``
+    #: itself, as qualified names in ``module`` (``"Class._cache"``).
+    caches: tuple[str, ...] = ()
 
     @property
     def target(self) -> str:
         return f"{self.module}.{self.attribute}"
+
+    @property
+    def covers(self) -> tuple[str, ...]:
+        """Qualified names in ``module`` of every upstream cache this fix deals with."""
+        return (self.attribute, *self.caches)
+
+    def cache_sizes(self, original: Any, replacement: Any | None) -> list[CacheSize]:
+        """Live sizes of upstream's cache (``original``) and the replacement's, if bound.
+
+        The default reads ``cache_info()`` of each; a fix whose cache is not an
+        ``lru_cache``-like function overrides this.
+        """
+        sizes = [
+            CacheSize.of(original, self.target, "upstream", self.name),
+            CacheSize.of(replacement, self.target, "fix", self.name),
+        ]
+        return [size for size in sizes if size is not None]
 
     def needed(self, original: Any) -> str | None:
         """A reason why the installed code does not leak, or None if it does."""
@@ -395,6 +444,43 @@ def status() -> StatusReport:
                     PatchStatus(fix.name, FixState.INACTIVE, "apply() not called", fix.target)
                 )
         return StatusReport(statuses)
+
+
+def fix_cache_sizes(*, import_modules: bool = False) -> tuple[CacheSize, ...]:
+    """Live sizes, in this process, of the caches every fix concerns.
+
+    Upstream's cache is read from the original object whether or not the fix
+    replaced it; the replacement's only while applied. A fix whose target
+    module is not imported is left out, unless ``import_modules`` (then only
+    where the installed versions have the leak).
+    """
+    if import_modules:
+        # first, so that a start-up hook applying a fix on import has done so
+        versions = installed_versions()
+        for fix in _registry():
+            if fix.module not in sys.modules and _unmet(fix.applies_to, versions) is None:
+                try:
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        importlib.import_module(fix.module)
+                except Exception:
+                    continue
+    sizes: list[CacheSize] = []
+    with _lock:
+        for fix in _registry():
+            active = _active.get(fix.name)
+            if active is not None:
+                original, replacement = active.original, active.replacement
+            else:
+                module = sys.modules.get(fix.module)
+                if module is None or not hasattr(module, fix.attribute):
+                    continue
+                original, replacement = getattr(module, fix.attribute), None
+            try:
+                sizes.extend(fix.cache_sizes(original, replacement))
+            except Exception:  # a report must never take the host down
+                continue
+    return tuple(sizes)
 
 
 def get_original(name: str) -> Any:

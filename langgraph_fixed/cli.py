@@ -1,8 +1,14 @@
-"""``langgraph-fixed`` command line: ``doctor`` shows the leak fixed on this install."""
+"""``langgraph-fixed`` command line.
+
+``doctor`` shows the leak fixed on this install and every known cache's live
+size; ``scan`` lists every cache in the installed sources; ``run`` starts a
+command with the fixes applied.
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import subprocess
@@ -11,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import langgraph_fixed
+from langgraph_fixed._core import CacheSize
 from langgraph_fixed.selfcheck import SCENARIOS, Retention, measure, upstream_cache_cleared
 
 
@@ -31,11 +38,21 @@ def _cell(result: Retention | str) -> str:
     return result if isinstance(result, str) else f"{result.alive} of {result.requests}"
 
 
-def doctor(requests: int = 300, scenarios: Sequence[str] = (), json_path: str | None = None) -> int:
-    """Print versions, fix status and a live before/after leak check; 0 when all is well.
+def doctor(
+    requests: int = 300,
+    scenarios: Sequence[str] = (),
+    json_path: str | None = None,
+    *,
+    live: bool = True,
+    apply: bool = True,
+) -> int:
+    """Print versions, fix status, cache sizes and a live before/after leak check.
 
-    With ``json_path`` the same findings are also written there as JSON
-    (``-`` for standard output, in which case nothing else is printed).
+    Returns 0 when all is well. With ``json_path`` the same findings are also
+    written there as JSON (``-`` for standard output, in which case nothing
+    else is printed). Without ``live`` the leak check is skipped (and nothing
+    is reverted); without ``apply`` the fixes are reported as they stand in
+    this process, not applied first.
     """
     quiet = json_path == "-"
     say = (lambda *args: None) if quiet else print
@@ -45,24 +62,41 @@ def doctor(requests: int = 300, scenarios: Sequence[str] = (), json_path: str | 
     for name, version in versions.items():
         say(f"  {name:<22} {version or '-'}")
 
+    before: dict[str, Retention | str] = {}
+    after: dict[str, Retention | str] = {}
     names = set(scenarios) or None
-    langgraph_fixed.revert()
-    say(f"\nLive check: each scenario built and run {requests} times, then dropped")
-    say("(payloads standing for connections or indexes, still alive after gc.collect())")
-    before = _measure_all(requests, names)
-    report = langgraph_fixed.apply()
-    after = _measure_all(requests, names)
+    if live:
+        langgraph_fixed.revert()
+        say(f"\nLive check: each scenario built and run {requests} times, then dropped")
+        say("(payloads standing for connections or indexes, still alive after gc.collect())")
+        before = _measure_all(requests, names)
+    from langgraph_fixed.scan import live_cache_sizes
 
-    say(f"\n  {'scenario':<28} {'without the fix':>18} {'with the fix':>16}")
+    if apply:
+        report = langgraph_fixed.apply()
+    else:  # the imports first: a start-up hook (`langgraph-fixed run`) applies fixes on them
+        live_cache_sizes(import_modules=True)
+        report = langgraph_fixed.status()
+    if live:
+        after = _measure_all(requests, names)
+
     still_leaking = []
-    for name, result in before.items():
-        fixed = after[name]
-        say(f"  {name:<28} {_cell(result):>18} {_cell(fixed):>16}")
-        if isinstance(fixed, Retention) and fixed.alive:
-            still_leaking.append(name)
+    if live:
+        say(f"\n  {'scenario':<28} {'without the fix':>18} {'with the fix':>16}")
+        for name, result in before.items():
+            fixed = after[name]
+            say(f"  {name:<28} {_cell(result):>18} {_cell(fixed):>16}")
+            if isinstance(fixed, Retention) and fixed.alive:
+                still_leaking.append(name)
 
-    say("\nFixes (after apply())")
+    say("\nFixes (after apply())" if apply else "\nFixes (as they stand in this process)")
     for line in report.format().splitlines():
+        say(f"  {line}")
+
+    caches = live_cache_sizes(import_modules=True)
+    say("\nCaches: live sizes in this process")
+    say("(in a running service: langgraph_fixed.scan.live_cache_sizes())")
+    for line in _cache_table(caches):
         say(f"  {line}")
 
     code = 0
@@ -72,13 +106,16 @@ def doctor(requests: int = 300, scenarios: Sequence[str] = (), json_path: str | 
     elif still_leaking:
         say(f"\nStill leaking with the fix: {', '.join(still_leaking)}")
         code = 1
-    else:
+    elif live:
         say("\nOK: no payload survives with the fix on this install.")
+    else:
+        say("\nOK: no needed fix is left inactive (live check skipped).")
     if json_path is not None:
         document = {
             "langgraph_fixed": langgraph_fixed.__version__,
             "versions": versions,
-            "requests": requests,
+            "requests": requests if live else 0,
+            "live": live,
             "scenarios": [
                 {
                     "name": s.name,
@@ -93,6 +130,7 @@ def doctor(requests: int = 300, scenarios: Sequence[str] = (), json_path: str | 
                 {"fix": s.fix, "state": s.state.value, "reason": s.reason, "target": s.target}
                 for s in report
             ],
+            "caches": [dataclasses.asdict(size) for size in caches],
             "ok": code == 0,
         }
         text = json.dumps(document, indent=2)
@@ -102,6 +140,42 @@ def doctor(requests: int = 300, scenarios: Sequence[str] = (), json_path: str | 
             Path(json_path).parent.mkdir(parents=True, exist_ok=True)
             Path(json_path).write_text(text + "\n")
     return code
+
+
+def _cache_table(caches: Sequence[CacheSize]) -> list[str]:
+    rows = [("cache", "kind", "entries", "maxsize", "fix")]
+    for c in caches:
+        maxsize = "-" if c.maxsize is None else str(c.maxsize)
+        rows.append((c.name, c.kind, str(c.currentsize), maxsize, c.fix or "(safe)"))
+    if len(rows) == 1:
+        return ["(none of the known caches is loaded)"]
+    width = max(len(row[0]) for row in rows)
+    return [f"{a:<{width}}  {b:<8}  {c:>7}  {d:>7}  {e}" for a, b, c, d, e in rows]
+
+
+def scan_command(
+    distributions: Sequence[str] = (),
+    paths: Sequence[str] = (),
+    json_path: str | None = None,
+    fail_on_new: bool = False,
+) -> int:
+    """List every cache in the installed sources (or ``paths``) with its verdict.
+
+    Returns 1 with ``fail_on_new`` when a cache that may receive user objects is
+    neither fixed nor known safe, else 0.
+    """
+    from langgraph_fixed.scan import format_table, scan
+
+    result = scan(list(distributions) or None, paths)
+    document = {"langgraph_fixed": langgraph_fixed.__version__, **result.as_json()}
+    if json_path == "-":
+        print(json.dumps(document, indent=2))
+    else:
+        print(format_table(result))
+        if json_path is not None:
+            Path(json_path).parent.mkdir(parents=True, exist_ok=True)
+            Path(json_path).write_text(json.dumps(document, indent=2) + "\n")
+    return 1 if fail_on_new and result.new else 0
 
 
 def _alive_or_error(result: Retention | str) -> int | str:
@@ -162,6 +236,50 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="PATH",
         help="also write the findings as JSON to PATH ('-': only JSON, on standard output)",
     )
+    doc.add_argument(
+        "--no-live",
+        dest="live",
+        action="store_false",
+        help="skip the live leak check: versions, fix status and cache sizes only (fast)",
+    )
+    doc.add_argument(
+        "--no-apply",
+        dest="apply",
+        action="store_false",
+        help="report the fixes as they stand in this process instead of applying them first",
+    )
+    scanner = sub.add_parser(
+        "scan",
+        help="list every cache in the installed LangGraph/LangChain sources, with a verdict",
+        description="Reads the sources with ast (imports nothing) and lists every "
+        "functools cache and module-level dict cache, whether it may receive user "
+        "objects, and whether a fix covers it or it is known safe.",
+    )
+    scanner.add_argument(
+        "--dist",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="scan this installed distribution (repeatable; default: langgraph, "
+        "langgraph-prebuilt, langgraph-checkpoint, langchain-core, langchain)",
+    )
+    scanner.add_argument(
+        "--path",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="also scan the sources under DIR (a package, or a sys.path entry; repeatable)",
+    )
+    scanner.add_argument(
+        "--json",
+        metavar="PATH",
+        help="also write the findings as JSON to PATH ('-': only JSON, on standard output)",
+    )
+    scanner.add_argument(
+        "--fail-on-new",
+        action="store_true",
+        help="exit 1 if a cache that may receive user objects is neither fixed nor known safe",
+    )
     runner = sub.add_parser(
         "run",
         help="run a command with the fixes applied in it and in its Python child processes",
@@ -172,7 +290,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "run":
         return run(args.argv)
     if args.command == "doctor":
-        return doctor(args.requests, args.scenario, args.json)
+        return doctor(args.requests, args.scenario, args.json, live=args.live, apply=args.apply)
+    if args.command == "scan":
+        return scan_command(args.dist, args.path, args.json, args.fail_on_new)
     parser.error(f"unknown command {args.command}")  # pragma: no cover
     return 2  # pragma: no cover
 

@@ -48,7 +48,7 @@ import typing_extensions
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from langgraph_fixed._core import Fix
+from langgraph_fixed._core import CacheSize, Fix
 from langgraph_fixed.cache import CacheInfo
 
 #: How deep the long-lived check follows nested typing constructs and values.
@@ -250,6 +250,10 @@ class FixedModelFactory:
             upstream.currsize + len(self._live),
         )
 
+    def live_cache_info(self) -> CacheInfo:
+        """The entries held here (weakly) alone: the models built for per-request keys."""
+        return CacheInfo(self._live.hits, self._live.misses, None, len(self._live))
+
     def cache_clear(self) -> None:
         self._live.clear()
         self._original.cache_clear()
@@ -331,6 +335,15 @@ class ModelFactoryCacheFix(Fix):
 
     def after_apply(self, original: Any) -> None:
         original.cache_clear()
+
+    def cache_sizes(self, original: Any, replacement: Any | None) -> list[CacheSize]:
+        """Upstream's lru cache (long-lived keys go there, fixed or not) and, apart, the
+        models the replacement holds weakly for the other keys."""
+        sizes = super().cache_sizes(original, None)
+        if isinstance(replacement, FixedModelFactory):
+            hits, misses, maxsize, currsize = replacement.live_cache_info()
+            sizes.append(CacheSize(self.target, "fix", currsize, maxsize, self.name, hits, misses))
+        return sizes
 
 
 def model_factory_fixes() -> tuple[ModelFactoryCacheFix, ...]:

@@ -33,7 +33,7 @@ import sys
 from collections.abc import Callable
 from typing import Any, get_args, get_origin
 
-from langgraph_fixed._core import Fix
+from langgraph_fixed._core import CacheSize, Fix
 from langgraph_fixed.cache import CacheInfo
 from langgraph_fixed.fixes._memo import MISSING, ClassMemo
 from langgraph_fixed.fixes.nonlocals import source_fingerprint
@@ -153,6 +153,8 @@ class SchemaAdapterCacheFix(Fix):
     applies_to = ("langgraph>=0.3.28,<0.4.8",)
     #: the matrix runs 0.3.34 and 0.4.7; every release in between has the known code
     tested = ("langgraph>=0.3.34,<=0.4.7",)
+    #: the unbounded dict and the lru cache behind it that ``_get_adapter`` fills
+    caches = ("_adapter_cache", "_adapter_for")
 
     def needed(self, original: Any) -> str | None:
         if isinstance(original, FixedGetAdapter):
@@ -192,3 +194,20 @@ class SchemaAdapterCacheFix(Fix):
         module = sys.modules[self.module]
         module._adapter_cache.clear()
         module._adapter_for.cache_clear()
+
+    def cache_sizes(self, original: Any, replacement: Any | None) -> list[CacheSize]:
+        """Upstream's ``_adapter_cache`` (a dict) and ``_adapter_for`` (lru), and the fix's."""
+        module = sys.modules[self.module]
+        sizes = []
+        adapters = getattr(module, "_adapter_cache", None)
+        if isinstance(adapters, dict):
+            name = f"{self.module}._adapter_cache"
+            sizes.append(CacheSize(name, "upstream", len(adapters), None, self.name))
+        for obj, name, kind in (
+            (getattr(module, "_adapter_for", None), f"{self.module}._adapter_for", "upstream"),
+            (replacement, self.target, "fix"),
+        ):
+            size = CacheSize.of(obj, name, kind, self.name)
+            if size is not None:
+                sizes.append(size)
+        return sizes

@@ -29,7 +29,7 @@ import threading
 import weakref
 from typing import Any
 
-from langgraph_fixed._core import Fix
+from langgraph_fixed._core import CacheSize, Fix
 from langgraph_fixed.fixes.nonlocals import source_fingerprint
 
 #: Fingerprints of upstream's ``SchemaCoercionMapper.__new__`` (read from every
@@ -112,6 +112,8 @@ class SchemaCoercionMapperFix(Fix):
     applies_to = ("langgraph>=0.3.9,<0.4.8",)
     #: the matrix runs 0.3.15, 0.3.34 and 0.4.7 (one release per known fingerprint)
     tested = ("langgraph>=0.3.15,<=0.4.7",)
+    # the WeakKeyDictionary: a class attribute up to 0.3.15, a module global after
+    caches = ("SchemaCoercionMapper._cache", "_cache")
 
     def needed(self, original: Any) -> str | None:
         if "_langgraph_fixed_instances" in getattr(original, "__dict__", {}):
@@ -138,9 +140,31 @@ class SchemaCoercionMapperFix(Fix):
     def build(self, original: Any) -> type:
         return build_weak_mapper_class(original)
 
+    def _upstream_cache(self, original: Any) -> tuple[str, weakref.WeakKeyDictionary[Any, Any]]:
+        """Upstream's ``_cache`` and its name; ``KeyError`` if this version has none."""
+        for owner, prefix in ((original, f"{self.target}."), (sys.modules[self.module], "")):
+            cache = vars(owner).get("_cache")
+            if isinstance(cache, weakref.WeakKeyDictionary):
+                return f"{prefix or self.module + '.'}_cache", cache
+        raise KeyError("_cache")
+
     def after_apply(self, original: Any) -> None:
         # Whatever upstream's cache pinned so far would stay pinned for ever.
         for owner in (original, sys.modules[self.module]):
             cache = vars(owner).get("_cache")
             if isinstance(cache, weakref.WeakKeyDictionary):
                 cache.clear()
+
+    def cache_sizes(self, original: Any, replacement: Any | None) -> list[CacheSize]:
+        """Schemas in upstream's ``_cache`` and schemas with a live mapper in the replacement."""
+        sizes = []
+        try:
+            name, cache = self._upstream_cache(original)
+        except KeyError:
+            pass
+        else:
+            sizes.append(CacheSize(name, "upstream", len(cache), None, self.name))
+        instances = vars(replacement).get("_langgraph_fixed_instances") if replacement else None
+        if isinstance(instances, weakref.WeakKeyDictionary):
+            sizes.append(CacheSize(self.target, "fix", len(instances), None, self.name))
+        return sizes
