@@ -97,6 +97,17 @@ def tests(session: nox.Session, versions: str) -> None:
         "--json",
         f"{LEAK_RESULTS}/{versions}.json",
     )
+    scan(session, versions)
+
+
+SCAN_RESULTS = Path("build/scan")
+
+
+def scan(session: nox.Session, versions: str) -> None:
+    """Fail when this version set has a cache that may keep user objects and nobody judged."""
+    session.run(
+        "langgraph-fixed", "scan", "--fail-on-new", "--json", f"{SCAN_RESULTS}/{versions}.json"
+    )
 
 
 #: What the matrix sessions run: the fix's behaviour on each version set. The
@@ -127,6 +138,7 @@ def matrix(session: nox.Session, versions: str) -> None:
         "--json",
         f"{LEAK_RESULTS}/{versions}.json",
     )
+    scan(session, versions)
 
 
 @nox.session(python=False)
