@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import weakref
+from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 from langgraph_fixed.cache import CacheInfo
@@ -71,3 +72,52 @@ class ClassMemo(Generic[V]):
             if self.attribute in cls.__dict__:
                 with contextlib.suppress(TypeError, AttributeError):
                     type.__delattr__(cls, self.attribute)
+
+
+class ClassStoredCache:
+    """Drop-in for an ``lru_cache``-wrapped function whose first argument is a class.
+
+    Each result is stored in that class (:class:`ClassMemo`) with the other
+    arguments it was computed for; a call with the same other arguments (by
+    identity: a rebuilt validator, say) is a hit. A first argument that is not
+    a class goes to upstream's cached function, as does nothing else. Upstream's
+    uncached function is ``__wrapped__``; the cache API is ``functools``'.
+    """
+
+    def __init__(self, original: Any, attribute: str) -> None:
+        self.__wrapped__: Callable[..., Any] = original.__wrapped__
+        self._original = original
+        self._memo: ClassMemo[tuple[tuple[Any, ...], Any]] = ClassMemo(attribute)
+        self.__name__: str = original.__name__
+        self.__qualname__: str = original.__qualname__
+        self.__module__ = original.__module__
+        self.__doc__ = original.__doc__
+
+    def __call__(self, cls: Any, *args: Any) -> Any:
+        if not isinstance(cls, type):
+            return self._original(cls, *args)
+        memo = self._memo
+        entry = memo.get(cls)
+        if entry is not MISSING:
+            stored, value = entry
+            if len(stored) == len(args) and all(a is b for a, b in zip(stored, args, strict=True)):
+                memo.hits += 1
+                return value
+        memo.misses += 1
+        value = self.__wrapped__(cls, *args)
+        memo.put(cls, (args, value))  # a class refusing it: not cached
+        return value
+
+    def cache_info(self) -> CacheInfo:
+        """Hits, misses, and the number of live classes holding an entry."""
+        return self._memo.cache_info()
+
+    def cache_clear(self) -> None:
+        self._memo.cache_clear()
+        self._original.cache_clear()
+
+    def cache_parameters(self) -> dict[str, Any]:
+        return {"maxsize": None, "typed": False, "stored_in_class": True}
+
+    def __repr__(self) -> str:
+        return f"<langgraph_fixed {self.__name__} (stored in each class it is called with)>"

@@ -28,13 +28,11 @@ from __future__ import annotations
 
 import inspect
 import sys
-from collections.abc import Callable
 from typing import Any
 
 from langgraph_fixed._core import Fix
-from langgraph_fixed.cache import CacheInfo
 from langgraph_fixed.fixes._lru import cached_function_not_needed, unknown_fingerprint
-from langgraph_fixed.fixes._memo import MISSING, ClassMemo
+from langgraph_fixed.fixes._memo import ClassStoredCache
 
 #: Fingerprints (``source_fingerprint``) of the uncached body this fix expects:
 #: identical in langchain-core 1.6.1, 1.6.13, 1.7.0, 1.8.0, 1.8.3 and 1.8.4.
@@ -44,44 +42,11 @@ KNOWN_FINGERPRINTS = frozenset({"7adcf935e472aa3e"})
 MEMO_ATTRIBUTE = "__langgraph_fixed_json_schema__"
 
 
-class FixedModelJsonSchema:
+class FixedModelJsonSchema(ClassStoredCache):
     """Drop-in for ``_model_json_schema`` that stores each result in its class."""
 
     def __init__(self, original: Any) -> None:
-        self.__wrapped__: Callable[[Any, object], Any] = original.__wrapped__
-        self._original = original
-        self._memo: ClassMemo[tuple[object, Any]] = ClassMemo(MEMO_ATTRIBUTE)
-        self.__name__ = "_model_json_schema"
-        self.__qualname__ = "_model_json_schema"
-        self.__module__ = original.__module__
-        self.__doc__ = original.__doc__
-
-    def __call__(self, args_schema: Any, _rebuild_token: object) -> Any:
-        if not isinstance(args_schema, type):
-            return self._original(args_schema, _rebuild_token)
-        memo = self._memo
-        entry = memo.get(args_schema)
-        if entry is not MISSING and entry[0] is _rebuild_token:
-            memo.hits += 1
-            return entry[1]
-        memo.misses += 1
-        value = self.__wrapped__(args_schema, _rebuild_token)
-        memo.put(args_schema, (_rebuild_token, value))  # a class refusing it: not cached
-        return value
-
-    def cache_info(self) -> CacheInfo:
-        """Hits, misses, and the number of live classes holding a schema."""
-        return self._memo.cache_info()
-
-    def cache_clear(self) -> None:
-        self._memo.cache_clear()
-        self._original.cache_clear()
-
-    def cache_parameters(self) -> dict[str, Any]:
-        return {"maxsize": None, "typed": False, "stored_in_class": True}
-
-    def __repr__(self) -> str:
-        return "<langgraph_fixed _model_json_schema (stored in each args-schema class)>"
+        super().__init__(original, MEMO_ATTRIBUTE)
 
 
 class ModelJsonSchemaCacheFix(Fix):

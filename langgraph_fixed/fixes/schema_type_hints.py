@@ -22,13 +22,11 @@ The fix
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from typing import Any
 
 from langgraph_fixed._core import Fix
-from langgraph_fixed.cache import CacheInfo
 from langgraph_fixed.fixes._lru import cached_function_not_needed, unknown_fingerprint
-from langgraph_fixed.fixes._memo import MISSING, ClassMemo
+from langgraph_fixed.fixes._memo import ClassStoredCache
 
 #: Fingerprint of the uncached body (``return get_type_hints(schema,
 #: include_extras=True)``): the same in langchain 1.2.16 - 1.5.0.
@@ -37,44 +35,11 @@ KNOWN_FINGERPRINTS = frozenset({"04b5b5720f6ae187"})
 MEMO_ATTRIBUTE = "__langgraph_fixed_type_hints__"
 
 
-class FixedSchemaTypeHints:
+class FixedSchemaTypeHints(ClassStoredCache):
     """Drop-in for ``_get_schema_type_hints`` that stores each result in its class."""
 
     def __init__(self, original: Any) -> None:
-        self.__wrapped__: Callable[[type], dict[str, Any]] = original.__wrapped__
-        self._original = original
-        self._memo: ClassMemo[dict[str, Any]] = ClassMemo(MEMO_ATTRIBUTE)
-        self.__name__ = "_get_schema_type_hints"
-        self.__qualname__ = "_get_schema_type_hints"
-        self.__module__ = original.__module__
-        self.__doc__ = original.__doc__
-
-    def __call__(self, schema: type) -> dict[str, Any]:
-        if not isinstance(schema, type):
-            return self._original(schema)
-        memo = self._memo
-        hints = memo.get(schema)
-        if hints is not MISSING:
-            memo.hits += 1
-            return hints
-        memo.misses += 1
-        hints = self.__wrapped__(schema)
-        memo.put(schema, hints)  # a class refusing it: not cached
-        return hints
-
-    def cache_info(self) -> CacheInfo:
-        """Hits, misses, and the number of live classes holding their hints."""
-        return self._memo.cache_info()
-
-    def cache_clear(self) -> None:
-        self._memo.cache_clear()
-        self._original.cache_clear()
-
-    def cache_parameters(self) -> dict[str, Any]:
-        return {"maxsize": None, "typed": False, "stored_in_class": True}
-
-    def __repr__(self) -> str:
-        return "<langgraph_fixed _get_schema_type_hints (stored in each schema class)>"
+        super().__init__(original, MEMO_ATTRIBUTE)
 
 
 class SchemaTypeHintsCacheFix(Fix):
