@@ -227,24 +227,41 @@ class FixedModelFactory:
         self.__wrapped__: Callable[..., Any] = original.__wrapped__
         self._original = original
         self._live = LiveModels()
+        #: Long-lived keys seen lately -> upstream's model for them: a hit costs
+        #: one dict lookup, as upstream's own hit does, instead of the key check.
+        #: Holds only what upstream's cache holds too; emptied at its bound.
+        self._recent: dict[Any, Any] = {}
+        self._recent_hits = 0
+        self._recent_bound = original.cache_parameters().get("maxsize") or LONG_LIVED_MEMO_SIZE
         self.__name__ = original.__name__
         self.__qualname__ = original.__qualname__
         self.__module__ = original.__module__
         self.__doc__ = original.__doc__
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        key = (args, tuple(kwargs.items()))
+        try:
+            model = self._recent.get(key)
+        except TypeError:  # unhashable: the checks below raise as lru_cache does
+            model = None
+        if model is not None:
+            self._recent_hits += 1
+            return model
         if all_long_lived(args, kwargs):
             model = self._original(*args, **kwargs)
             if isinstance(model, type) and model not in _LONG_LIVED_MODELS:
                 _LONG_LIVED_MODELS.add(model)
+            recent = self._recent
+            if len(recent) >= self._recent_bound:
+                recent.clear()
+            recent[key] = model
             return model
-        key = (args, tuple(kwargs.items()))
         return self._live.get_or_build(key, lambda: self.__wrapped__(*args, **kwargs))
 
     def cache_info(self) -> CacheInfo:
         upstream = self._original.cache_info()
         return CacheInfo(
-            upstream.hits + self._live.hits,
+            upstream.hits + self._recent_hits + self._live.hits,
             upstream.misses + self._live.misses,
             upstream.maxsize,
             upstream.currsize + len(self._live),
@@ -256,6 +273,8 @@ class FixedModelFactory:
 
     def cache_clear(self) -> None:
         self._live.clear()
+        self._recent.clear()
+        self._recent_hits = 0
         self._original.cache_clear()
 
     def cache_parameters(self) -> dict[str, Any]:
