@@ -427,3 +427,230 @@ def upstream(session: nox.Session, versions: str) -> None:
     session.log("upstream suites, without and with the fixes:\n  " + "\n  ".join(summary))
     if failed:
         session.error(f"the fixes change upstream test outcomes: {'; '.join(failed)}")
+
+
+# ---- patches: the fixes as plain upstream diffs (patches/README.md) ----------
+# Owned by the patches/ work; kept in one block. Each session installs a version
+# set WITHOUT langgraph-fixed, shows the leak on the unpatched sdists, then
+# builds and installs the sdists with patches/<package>/<series>/ applied and
+# shows none. About 1 minute a set (5 minutes for all, pip cache warm); with
+# --upstream, 2 to 4 minutes a set:
+#     nox -s patches
+#     nox -s "patches(versions='newest')" -- --upstream    # and upstream's suites
+
+#: version set -> extra requirements (the langchain agents package where its
+#: series applies); each set's own pins choose which series are applied
+PATCH_SETS: dict[str, list[str]] = {
+    "newest": ["langchain==1.5.2"],  # core 1.6.7-1.8.4, langchain 1.3.11-1.5.2
+    "lg-0.3.15": [],  # core 0.3.41-0.3.51, langgraph 0.3.9-0.3.15
+    "lg-0.3.34": [],  # core 0.3.53-0.3.86, langgraph 0.3.32-0.4.7
+    "lg-1.1.10": [],  # core 1.2.6-1.4.3
+    # langgraph 0.3.x sdists ship no tests/: 0.4.7 (same series as 0.3.34) does
+    "lg-0.4.10": ["langgraph==0.4.7"],  # langgraph 0.3.32-0.4.7, core 0.3.53-0.3.86
+}
+PATCHES_DIR = Path("patches")
+
+
+def _pins(requirements: list[str]) -> dict[str, str]:
+    return dict(r.split("==", 1) for r in requirements if "==" in r)
+
+
+def _series_for(dist: str, version: str) -> Path | None:
+    """The series directory of ``patches/<dist>/`` whose range holds ``version``."""
+    from packaging.version import Version
+
+    if not (PATCHES_DIR / dist).is_dir():
+        return None
+    wanted = Version(version)
+    for directory in sorted((PATCHES_DIR / dist).iterdir()):
+        first, _, last = directory.name.partition("-")
+        if Version(first) <= wanted <= Version(last or first):
+            return directory
+    return None
+
+
+def _sdist_of(dist: str, version: str, directory: Path) -> Path:
+    wanted = f"{dist}-{version}.tar.gz".replace("_", "-").lower()
+    (sdist,) = [p for p in directory.iterdir() if p.name.replace("_", "-").lower() == wanted]
+    return sdist
+
+
+def _unpack(sdist: Path, dest: Path) -> None:
+    with tarfile.open(sdist) as tar:
+        if hasattr(tarfile, "data_filter"):
+            tar.extractall(dest, filter="data")
+        else:  # Python < 3.10.12 / 3.11.4
+            tar.extractall(dest)
+
+
+@nox.session(python=DEFAULT_PYTHON)
+@nox.parametrize("versions", list(PATCH_SETS))
+def patches(session: nox.Session, versions: str) -> None:
+    """Unpatched sdists leak; the same sdists with patches/ applied do not (no langgraph-fixed)."""
+    run_upstream = "--upstream" in session.posargs
+    extra = PATCH_SETS[versions]
+    overridden = _pins(extra)  # an extra pin replaces the set's pin of that distribution
+    requirements = [*(r for r in ALL_SETS[versions] if r.split("==")[0] not in overridden), *extra]
+    session.install(*requirements)
+    if run_upstream:
+        # the test dependencies of the nearest set that has them (by langchain-core major)
+        nearest = (
+            "newest" if _pins(requirements)["langchain-core"].startswith("1.") else "lg-0.3.15"
+        )
+        session.install(*UPSTREAM_TEST_DEPS.get(versions, UPSTREAM_TEST_DEPS[nearest]))
+    tmp = Path(session.create_tmp()).resolve()
+    with session.chdir(tmp):  # not the source tree, whose langgraph_fixed/ would be found
+        session.run(
+            "python",
+            "-c",
+            "import importlib.util as u; assert not u.find_spec('langgraph_fixed'), 'installed'",
+        )
+    sdists, results = tmp / "sdists", tmp / "results"
+    results.mkdir(exist_ok=True)
+    targets: dict[str, tuple[str, Path, Path]] = {}  # dist -> (version, series, sdist)
+    for dist, version in _pins(requirements).items():
+        series = _series_for(dist, version)
+        if series is None:
+            continue
+        session.run(
+            "python",
+            "-m",
+            "pip",
+            "download",
+            "-q",
+            "--no-deps",
+            "--no-binary",
+            ":all:",
+            "--dest",
+            str(sdists),
+            f"{dist}=={version}",
+        )
+        targets[dist] = (version, series, _sdist_of(dist, version, sdists))
+    if not targets:
+        session.error(f"no series in {PATCHES_DIR} applies to {versions}")
+    session.log("series: " + ", ".join(f"{d} {v}: {s}" for d, (v, s, _) in targets.items()))
+
+    # 1. the unpatched releases (from the package index) leak
+    session.run(
+        "python",
+        "patches/leak_check.py",
+        "--expect",
+        "leak",
+        "--json",
+        str(results / "unpatched.json"),
+        env={"LANGGRAPH_FIXED": None},
+    )
+
+    # 2. unpack each sdist twice; patch one copy: --dry-run first, then for real
+    wheels = tmp / "wheels"
+    shutil.rmtree(wheels, ignore_errors=True)
+    trees: dict[str, tuple[Path, Path]] = {}
+    for dist, (_, series, sdist) in targets.items():
+        plain, patched = tmp / f"{dist}-plain", tmp / f"{dist}-patched"
+        for dest in (plain, patched):
+            shutil.rmtree(dest, ignore_errors=True)
+            dest.mkdir()
+            _unpack(sdist, dest)
+        (plain_root,) = list(plain.iterdir())
+        (patched_root,) = list(patched.iterdir())
+        for patch in sorted(series.glob("[0-9]*.patch")):
+            for dry_run in (["--dry-run"], []):
+                session.run(
+                    "patch",
+                    "-p1",
+                    "--fuzz=0",
+                    "--batch",
+                    "--forward",
+                    *dry_run,
+                    "-d",
+                    str(patched_root),
+                    "-i",
+                    str(patch.resolve()),
+                    external=True,
+                )
+        session.run(
+            "python", "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels), str(patched_root)
+        )
+        trees[dist] = (plain_root, patched_root)
+
+    def upstream_suites(mode: str) -> dict[str, Path]:
+        """Upstream's suites on the current install: dist -> junit report."""
+        reports = {}
+        for dist, (version, _, sdist) in targets.items():
+            if dist not in UPSTREAM_SUITES:  # langchain: no suite of its own configured
+                continue
+            rundir = tmp / f"{dist}-tests"
+            if mode == "plain":
+                shutil.rmtree(rundir, ignore_errors=True)
+                if not _unpack_tests(sdist, rundir):
+                    session.warn(f"{dist} {version}: {sdist.name} ships no tests/: not run")
+                    continue
+            elif not rundir.exists():
+                continue
+            paths, extra = UPSTREAM_SUITES[dist]
+            report = rundir / f"junit-{mode}.xml"
+            with session.chdir(rundir):
+                session.run(
+                    "pytest",
+                    *UPSTREAM_PYTEST_ARGS,
+                    *extra,
+                    f"--junitxml={report}",
+                    *paths,
+                    env={"NO_DOCKER": "true", "LANGGRAPH_FIXED": None},
+                    success_codes=[0, 1],
+                )
+            reports[dist] = report
+        return reports
+
+    plain_reports = upstream_suites("plain") if run_upstream else {}
+
+    # 3. the patched builds: no payload survives, and the functions agree
+    session.run(
+        "python",
+        "-m",
+        "pip",
+        "install",
+        "-q",
+        "--no-deps",
+        "--force-reinstall",
+        *sorted(str(w) for w in wheels.glob("*.whl")),
+    )
+    session.run(
+        "python",
+        "patches/leak_check.py",
+        "--expect",
+        "clean",
+        "--json",
+        str(results / "patched.json"),
+        env={"LANGGRAPH_FIXED": None},
+    )
+    if "langchain-core" in targets:
+        session.run(
+            "python",
+            "patches/consistency_check.py",
+            "--unpatched",
+            str(trees["langchain-core"][0]),
+            env={"LANGGRAPH_FIXED": None},
+        )
+
+    if run_upstream:
+        fixed_reports = upstream_suites("patched")
+        compare_path = Path("tests/upstream/compare_outcomes.py").resolve()
+        spec = importlib.util.spec_from_file_location("compare_outcomes", compare_path)
+        assert spec is not None and spec.loader is not None
+        compare = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(compare)
+        failed = []
+        for dist, plain_report in plain_reports.items():
+            label = f"{dist} {targets[dist][0]} {' '.join(UPSTREAM_SUITES[dist][0])}"
+            args = ["--plain", str(plain_report), "--fixed", str(fixed_reports[dist])]
+            verdict = compare.main([*args, "--label", label])
+            counts = [compare.counts(compare.load(r)) for r in (plain_report, fixed_reports[dist])]
+            session.log(f"{label}: unpatched {counts[0]}; patched {counts[1]}")
+            if verdict:
+                failed.append(label)
+        if failed:
+            session.error(f"the patches change upstream test outcomes: {'; '.join(failed)}")
+
+
+# ---- end of the patches block -------------------------------------------------

@@ -1,0 +1,98 @@
+"""patches/: every patch file is a well-formed ``git format-patch`` file for its series.
+
+Offline and fast: it reads the files only. That each series applies to every
+release in its range is checked by ``patches/check_ranges.py`` (network, sdists)
+and ``nox -s patches`` (builds, leak scenarios).
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from pathlib import Path
+
+import pytest
+from packaging.version import Version
+
+PATCHES = Path(__file__).resolve().parent.parent / "patches"
+SERIES = sorted(p for p in PATCHES.glob("*/*") if p.is_dir() and p.parent.name != "__pycache__")
+PATCH_FILES = sorted(PATCHES.glob("*/*/*.patch"))
+HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
+
+
+def version_range(series: Path) -> tuple[Version, Version]:
+    first, _, last = series.name.partition("-")
+    return Version(first), Version(last or first)
+
+
+def test_there_are_series_for_every_package() -> None:
+    assert {s.parent.name for s in SERIES} == {"langchain-core", "langgraph", "langchain"}
+    assert all(list(s.glob("*.patch")) for s in SERIES), "an empty series directory"
+
+
+@pytest.mark.parametrize("package", ["langchain-core", "langgraph", "langchain"])
+def test_ranges_do_not_overlap(package: str) -> None:
+    ranges = sorted(version_range(s) for s in SERIES if s.parent.name == package)
+    assert all(first <= last for first, last in ranges)
+    for (_, last), (first, _) in itertools.pairwise(ranges):
+        assert last < first
+
+
+@pytest.mark.parametrize("patch", PATCH_FILES, ids=lambda p: str(p.relative_to(PATCHES)))
+def test_patch_is_well_formed(patch: Path) -> None:
+    assert re.fullmatch(r"\d{4}-[a-z0-9-]+\.patch", patch.name)
+    text = patch.read_text()
+    header, separator, rest = text.partition("\n---\n")
+    assert separator, "no '---' between the message and the diff"
+    assert header.startswith("From 0000000000000000000000000000000000000000 ")
+    assert re.search(r"^From: .+ <.+>$", header, flags=re.M)
+    assert re.search(r"^Date: ", header, flags=re.M)
+    assert re.search(r"^Subject: \[PATCH[^\]]*\] \S", header, flags=re.M)
+    message = header.split("\n\n", 1)[1]
+    assert len(message.split()) > 40, "the message must explain the leak and the fix"
+    package, series = patch.parent.parent.name, patch.parent.name
+    first, last = version_range(patch.parent)
+    assert f"Applies to {package} {first} - {last}" in message.replace("\n", " ")
+
+    files = re.findall(r"^diff --git a/(\S+) b/(\S+)$", rest, flags=re.M)
+    assert files and all(a == b for a, b in files)
+    for name, _ in files:
+        assert f"\n--- a/{name}\n+++ b/{name}\n" in rest
+        assert name.endswith(".py") and not name.startswith("/"), name
+    # each hunk holds as many lines as its header says
+    lines = rest.splitlines()
+    for index, line in enumerate(lines):
+        match = HUNK.match(line)
+        if not match:
+            continue
+        old = int(match.group(2) or 1)
+        new = int(match.group(4) or 1)
+        for body in lines[index + 1 :]:
+            if old == new == 0:
+                break
+            assert body[:1] in (" ", "-", "+"), (patch.name, line, body)
+            if body[:1] in (" ", "-"):
+                old -= 1
+            if body[:1] in (" ", "+"):
+                new -= 1
+        assert old == new == 0, (patch.name, line)
+    assert series
+
+
+def test_readme_names_every_series_and_patch() -> None:
+    readme = (PATCHES / "README.md").read_text()
+    for series in SERIES:
+        first, last = version_range(series)
+        row = next(
+            (
+                line
+                for line in readme.splitlines()
+                if f"`{series.parent.name}/{series.name}/`" in line
+            ),
+            None,
+        )
+        assert row is not None, f"README has no row for {series.parent.name}/{series.name}"
+        span = f"{first} - {last}" if first != last else f"{first}"
+        assert span in row, (row, span)
+        for patch in series.glob("*.patch"):
+            assert patch.name[:4] in row and patch.stem[5:] in row, (row, patch.name)
