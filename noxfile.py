@@ -313,15 +313,22 @@ def _unpack_tests(sdist: Path, dest: Path) -> bool:
     return True
 
 
+#: The version sets upstream's suites run on: langgraph 0.4.7 is the newest release
+#: with the SchemaCoercionMapper and type-adapter fixes, and its sdist ships tests.
+UPSTREAM_SETS = [*VERSION_SETS, "lg-0.4.7"]
+
+
 @nox.session(python=DEFAULT_PYTHON)
-@nox.parametrize("versions", list(VERSION_SETS))
+@nox.parametrize("versions", UPSTREAM_SETS)
 def upstream(session: nox.Session, versions: str) -> None:
     """Upstream's own test suites, without and with the fixes: every outcome must match."""
     wanted = session.posargs or list(UPSTREAM_SUITES)
     unknown = set(wanted) - set(UPSTREAM_SUITES)
     if unknown:
         session.error(f"unknown suites {sorted(unknown)}; known: {list(UPSTREAM_SUITES)}")
-    session.install(".", *VERSION_SETS[versions], *UPSTREAM_TEST_DEPS[versions])
+    # a set without its own list takes the 0.3.x one (langchain-core 0.3 pins)
+    test_deps = UPSTREAM_TEST_DEPS.get(versions, UPSTREAM_TEST_DEPS["lg-0.3.15"])
+    session.install(".", *ALL_SETS[versions], *test_deps)
     # the installed versions, exactly: their sdists carry the matching tests
     out = session.run(
         "python",
@@ -433,7 +440,7 @@ def upstream(session: nox.Session, versions: str) -> None:
 # Owned by the patches/ work; kept in one block. Each session installs a version
 # set WITHOUT langgraph-fixed, shows the leak on the unpatched sdists, then
 # builds and installs the sdists with patches/<package>/<series>/ applied and
-# shows none. About 1 minute a set (5 minutes for all, pip cache warm); with
+# shows none. About 1 minute a set (6 to 7 minutes for all, pip cache warm); with
 # --upstream, 2 to 4 minutes a set:
 #     nox -s patches
 #     nox -s "patches(versions='newest')" -- --upstream    # and upstream's suites
@@ -441,12 +448,14 @@ def upstream(session: nox.Session, versions: str) -> None:
 #: version set -> extra requirements (the langchain agents package where its
 #: series applies); each set's own pins choose which series are applied
 PATCH_SETS: dict[str, list[str]] = {
-    "newest": ["langchain==1.5.2"],  # core 1.6.7-1.8.4, langchain 1.3.11-1.5.2
-    "lg-0.3.15": [],  # core 0.3.41-0.3.51, langgraph 0.3.9-0.3.15
-    "lg-0.3.34": [],  # core 0.3.53-0.3.86, langgraph 0.3.32-0.4.7
-    "lg-1.1.10": [],  # core 1.2.6-1.4.3
-    # langgraph 0.3.x sdists ship no tests/: 0.4.7 (same series as 0.3.34) does
-    "lg-0.4.10": ["langgraph==0.4.7"],  # langgraph 0.3.32-0.4.7, core 0.3.53-0.3.86
+    # core 1.6.7-1.8.4, langgraph 1.2.23-1.2.24, langchain 1.3.11-1.5.2
+    "newest": ["langchain==1.5.2"],
+    "lg-0.3.15": [],  # core 0.3.41-0.3.49, langgraph 0.3.9-0.3.15
+    "lg-0.3.34": [],  # core 0.3.53-0.3.86, langgraph 0.3.32-0.4.0
+    "lg-1.1.10": [],  # core 1.2.6-1.4.3, langgraph 0.6.0-1.2.22
+    # langgraph 0.3.x sdists ship no tests/; 0.4.7 does (and has all three langgraph patches)
+    "lg-0.4.10": ["langgraph==0.4.7"],  # langgraph 0.4.1-0.4.7, core 0.3.53-0.3.86
+    "lg-0.5.4": [],  # langgraph 0.5.0-0.5.4, core 0.3.53-0.3.86
 }
 PATCHES_DIR = Path("patches")
 
