@@ -271,6 +271,13 @@ UPSTREAM_TEST_DEPS: dict[str, list[str]] = {
     ],
 }
 
+# langgraph 0.4.7's pins (langgraph-checkpoint 2.0.26) take older checkpointers
+UPSTREAM_TEST_DEPS["lg-0.4.7"] = [
+    *(d for d in UPSTREAM_TEST_DEPS["lg-0.3.15"] if not d.startswith("langgraph-checkpoint-")),
+    "langgraph-checkpoint-sqlite==2.0.10",
+    "langgraph-checkpoint-postgres==2.0.23",
+]
+
 #: distribution -> (its test paths, extra pytest arguments). Postgres and Redis
 #: need Docker: NO_DOCKER=true leaves them out of langgraph >= 0.4's params;
 #: langgraph 0.3 has no NO_DOCKER, so their ids are deselected by name.
