@@ -87,7 +87,8 @@ def sdist_path(cache: Path, package: str, version: Version) -> Path | None:
 
 
 def cached_versions(cache: Path, package: str) -> list[Version]:
-    pattern = re.compile(rf"^{re.escape(package).replace('-', '[-_]')}-(\d[^-]*)\.tar\.gz$")
+    stem = re.escape(package.replace("-", "_")).replace("_", "[-_]")
+    pattern = re.compile(rf"^{stem}-(\d[^-]*)\.tar\.gz$")
     found = []
     for path in cache.glob("*.tar.gz"):
         match = pattern.match(path.name)

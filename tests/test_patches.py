@@ -96,3 +96,41 @@ def test_readme_names_every_series_and_patch() -> None:
         assert span in row, (row, span)
         for patch in series.glob("*.patch"):
             assert patch.name[:4] in row and patch.stem[5:] in row, (row, patch.name)
+
+
+def added_code(patch: Path) -> str:
+    """The lines a patch adds, without its import lines (whose context differs)."""
+    diff = patch.read_text().partition("\n---\n")[2]
+    added = [
+        line[1:]
+        for line in diff.splitlines()
+        if line.startswith("+") and not line.startswith("+++")
+    ]
+    return "\n".join(x for x in added if not re.match(r"(import |from \S+ import )", x))
+
+
+@pytest.mark.parametrize(
+    ("package", "fix"),
+    [
+        ("langchain-core", "model-factory-cache"),
+        ("langgraph", "model-factory-cache"),
+        ("langgraph", "schema-type-adapters"),
+    ],
+)
+def test_a_fix_adds_the_same_code_in_every_series(package: str, fix: str) -> None:
+    patches = sorted(PATCHES.glob(f"{package}/*/[0-9][0-9][0-9][0-9]-{fix}.patch"))
+    assert len(patches) > 1
+    variants = {added_code(p) for p in patches}
+    assert len(variants) == 1, [p.parent.name for p in patches]
+
+
+def test_the_model_factory_fix_is_the_same_in_both_packages() -> None:
+    """langgraph's twin differs only in names its module already imports."""
+    (core,) = {added_code(p) for p in PATCHES.glob("langchain-core/*/*-model-factory-cache.patch")}
+    (graph,) = {added_code(p) for p in PATCHES.glob("langgraph/*/*-model-factory-cache.patch")}
+    assert (
+        core.replace("pydantic.fields.FieldInfo", "FieldInfo").replace(
+            "Callable[", "typing.Callable["
+        )
+        == graph
+    )
