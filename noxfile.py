@@ -72,7 +72,7 @@ MATRIX_SETS: dict[str, list[str]] = {
 ALL_SETS = {**VERSION_SETS, **MATRIX_SETS}
 
 DEFAULT_PYTHON = "3.11"
-nox.options.sessions = ["tests", "matrix", "pythons", "lint"]
+nox.options.sessions = ["tests", "matrix", "pythons", "lint", "patches"]
 
 
 def install(session: nox.Session, versions: str, *extras: str) -> None:
@@ -444,7 +444,7 @@ def upstream(session: nox.Session, versions: str) -> None:
 
 
 # ---- patches: the fixes as plain upstream diffs (patches/README.md) ----------
-# Owned by the patches/ work; kept in one block. Each session installs a version
+# Part of the default run (without --upstream). Each session installs a version
 # set WITHOUT langgraph-fixed, shows the leak on the unpatched sdists, then
 # builds and installs the sdists with patches/<package>/<series>/ applied and
 # shows none. About 1 minute a set (6 to 7 minutes for all, pip cache warm); with
@@ -461,7 +461,7 @@ PATCH_SETS: dict[str, list[str]] = {
     "lg-0.3.34": [],  # core 0.3.53-0.3.86, langgraph 0.3.32-0.4.0
     "lg-1.1.10": [],  # core 1.2.6-1.4.3, langgraph 0.6.0-1.2.22
     # langgraph 0.3.x sdists ship no tests/; 0.4.7 does (and has all three langgraph patches)
-    "lg-0.4.10": ["langgraph==0.4.7"],  # langgraph 0.4.1-0.4.7, core 0.3.53-0.3.86
+    "lg-0.4.7": [],  # langgraph 0.4.1-0.4.7, core 0.3.53-0.3.86
     "lg-0.5.4": [],  # langgraph 0.5.0-0.5.4, core 0.3.53-0.3.86
 }
 PATCHES_DIR = Path("patches")
