@@ -5,7 +5,8 @@ an unpatched) build of langchain-core, langgraph or langchain, and never
 langgraph-fixed: the point is that the patched sources alone release
 everything. The scenarios are langgraph-fixed's own (``langgraph_fixed/
 selfcheck.py``, loaded by file path, which imports nothing from the package),
-plus one scenario per other patched cache. Each builds and runs its
+plus one request per other patched cache (``langgraph_fixed/cache_scenarios.py``,
+shared with langgraph-fixed's own tests, loaded the same way). Each builds and runs its
 request ``--requests`` times around a fresh payload, drops it, collects
 garbage, and counts the payloads still alive::
 
@@ -15,19 +16,14 @@ garbage, and counts the payloads still alive::
 
 A scenario whose target is missing in the installed versions is reported as
 skipped (e.g. tool JSON schemas before langchain-core 1.6.1).
-
-No ``from __future__ import annotations``: the per-request classes are local,
-and their annotations must be objects, as in user code.
 """
 
 import argparse
 import contextlib
-import dataclasses
 import importlib.metadata
 import importlib.util
 import json
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +31,6 @@ from typing import Any
 # let `import langchain` find them as namespace packages.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
-from pydantic import BaseModel, Field  # noqa: E402
-from typing_extensions import TypedDict  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 #: The scenarios that reach ``get_function_nonlocals`` on every version: the
@@ -44,10 +38,10 @@ ROOT = Path(__file__).resolve().parent.parent
 NONLOCALS_ALWAYS = ("runnable_lambda_node", "config_specs_bound_method", "get_graph_closure_lambda")
 
 
-def load_selfcheck() -> Any:
-    """langgraph-fixed's scenarios, from the source file: the package is not installed."""
-    path = ROOT / "langgraph_fixed" / "selfcheck.py"
-    spec = importlib.util.spec_from_file_location("lgf_selfcheck_standalone", path)
+def _load(name: str) -> Any:
+    """A module of langgraph-fixed, from its source file: the package is not installed."""
+    path = ROOT / "langgraph_fixed" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"lgf_{name}_standalone", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look the module up
@@ -55,138 +49,13 @@ def load_selfcheck() -> Any:
     return module
 
 
-# --- one scenario per other patched cache -------------------------------------
+def load_selfcheck() -> Any:
+    """langgraph-fixed's scenarios (``selfcheck.py``: it imports nothing from the package)."""
+    return _load("selfcheck")
 
 
-def tool_dumped_to_json(payload: Any) -> None:
-    """langchain-core >= 1.6.1 ``_model_json_schema``: a per-request args schema, dumped."""
-    from langchain_core.tools import StructuredTool
-
-    class SearchArgs(BaseModel):
-        query: str = Field(description="what to look for")
-        limit: int = Field(default_factory=lambda: len(payload.data))
-
-    def search(query: str, limit: int = 1) -> str:
-        return query
-
-    tool = StructuredTool.from_function(search, args_schema=SearchArgs, description="Search.")
-    assert tool.model_dump(mode="json")["args_schema"]["properties"]["query"]
-
-
-def pydantic_state_graph(payload: Any) -> None:
-    """langgraph 0.3.9 - 0.4.7 ``SchemaCoercionMapper``: a per-request pydantic state."""
-    from langgraph.graph import END, START, StateGraph
-
-    class Inner(BaseModel):
-        value: int = 0
-
-    class State(BaseModel):
-        question: str = ""
-        inner: Inner = Field(default_factory=Inner)
-        size: int = Field(default_factory=lambda: len(payload.data))
-
-    graph = StateGraph(State)
-    graph.add_node("work", _work_on_pydantic)
-    graph.add_edge(START, "work")
-    graph.add_edge("work", END)
-    assert graph.compile().invoke({"question": "q"})["question"] == "q!"
-
-
-def _work_on_pydantic(state: Any) -> dict[str, Any]:
-    return {"question": state.question + "!", "inner": {"value": 1}}
-
-
-def pydantic_state_sequence(payload: Any) -> None:
-    """langgraph 0.3.28 - 0.4.7 ``_get_adapter``: field typed ``Sequence[Doc]``, Doc per request."""
-    from langgraph.graph import END, START, StateGraph
-
-    @dataclasses.dataclass
-    class Doc:
-        text: str = ""
-        size: int = dataclasses.field(default_factory=lambda: len(payload.data))
-
-    class State(BaseModel):
-        question: str = ""
-        docs: Sequence[Doc] = ()
-
-    def retrieve(state: Any) -> dict[str, Any]:
-        return {"docs": [Doc(state.question)]}
-
-    graph = StateGraph(State)
-    graph.add_node("retrieve", retrieve)
-    graph.add_edge(START, "retrieve")
-    graph.add_edge("retrieve", END)
-    assert graph.compile().invoke({"question": "q"})["docs"][0].text == "q"
-
-
-def lambda_input_schema(payload: Any) -> None:
-    """langchain-core ``_create_root_model_cached``: a lambda over a per-request TypedDict."""
-    from langchain_core.runnables import RunnableLambda
-
-    class Question(TypedDict):
-        text: str
-
-    Question.payload = payload  # type: ignore[attr-defined]
-
-    def answer(question: Question) -> str:
-        return question["text"]
-
-    assert RunnableLambda(answer).get_input_schema().model_json_schema()["title"]
-
-
-def parallel_output_schema(payload: Any) -> None:
-    """langchain-core ``_create_model_cached``: a parallel step returning a per-request model."""
-    from langchain_core.runnables import RunnableLambda, RunnableParallel
-
-    class Answer(BaseModel):
-        text: str = ""
-        size: int = Field(default_factory=lambda: len(payload.data))
-
-    def answer(question: str) -> Answer:
-        return Answer(text=question)
-
-    schema = RunnableParallel(answer=RunnableLambda(answer)).get_output_schema()
-    assert "answer" in schema.model_fields
-
-
-def graph_input_jsonschema(payload: Any) -> None:
-    """langgraph's ``_create_model_cached``: a dataclass state with a per-request model field."""
-    from langgraph.graph import END, START, StateGraph
-
-    class Answer(BaseModel):
-        text: str = ""
-        size: int = Field(default_factory=lambda: len(payload.data))
-
-    @dataclasses.dataclass
-    class State:
-        question: str = ""
-        answer: Answer = None  # type: ignore[assignment]
-
-    graph = StateGraph(State)
-    graph.add_node("work", _noop)
-    graph.add_edge(START, "work")
-    graph.add_edge("work", END)
-    assert "answer" in graph.compile().get_input_jsonschema()["properties"]
-
-
-def _noop(state: Any) -> dict[str, Any]:
-    return {}
-
-
-def agent_with_state_schema(payload: Any) -> None:
-    """langchain 1.x ``_get_schema_type_hints``: ``create_agent`` on a per-request schema."""
-    from langchain.agents import AgentState, create_agent
-    from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
-    from langchain_core.messages import AIMessage
-
-    class RequestState(AgentState):
-        tenant: str
-
-    RequestState.payload = payload  # type: ignore[attr-defined]
-
-    model = GenericFakeChatModel(messages=iter([AIMessage(content="done")]))
-    agent = create_agent(model, [], state_schema=RequestState)
-    assert agent.invoke({"messages": [("user", "hi")], "tenant": "t"})["messages"][-1].content
+#: one request per other patched cache, the ones langgraph-fixed's own tests use
+cache_scenarios = _load("cache_scenarios")
 
 
 def _has(module: str, attribute: str) -> bool:
@@ -200,32 +69,32 @@ def _has(module: str, attribute: str) -> bool:
 EXTRA_SCENARIOS = {
     "tool_json_schema": (
         "StructuredTool with a per-request args schema, dumped to JSON",
-        tool_dumped_to_json,
+        cache_scenarios.tool_dumped_to_json,
         lambda: _has("langchain_core.tools.structured", "_model_json_schema"),
     ),
     "pydantic_state_graph": (
         "graph compiled on a per-request pydantic state",
-        pydantic_state_graph,
+        cache_scenarios.pydantic_state_graph,
         lambda: _has("langgraph.graph.schema_utils", "SchemaCoercionMapper"),
     ),
     "pydantic_state_sequence": (
-        "pydantic state made per request, a field typed Sequence[Doc] (type adapters)",
-        pydantic_state_sequence,
+        "pydantic state made per request, fields typed Doc | None and Sequence[Hit]",
+        cache_scenarios.state_with_request_field_types,
         lambda: _has("langgraph.graph.schema_utils", "_get_adapter"),
     ),
     "lambda_input_schema": (
         "RunnableLambda over a per-request TypedDict, get_input_schema()",
-        lambda_input_schema,
+        cache_scenarios.lambda_input_schema,
         lambda: _has("langchain_core.utils.pydantic", "_create_root_model_cached"),
     ),
     "parallel_output_schema": (
         "RunnableParallel returning a per-request model, get_output_schema()",
-        parallel_output_schema,
+        cache_scenarios.parallel_output_schema,
         lambda: _has("langchain_core.utils.pydantic", "_create_model_cached"),
     ),
     "graph_input_jsonschema": (
         "dataclass state with a per-request model field, get_input_jsonschema()",
-        graph_input_jsonschema,
+        cache_scenarios.graph_input_jsonschema,
         lambda: (
             _has("langgraph._internal._pydantic", "_create_model_cached")
             or _has("langgraph.utils.pydantic", "_create_model_cached")
@@ -233,7 +102,7 @@ EXTRA_SCENARIOS = {
     ),
     "agent_state_schema": (
         "create_agent with a per-request state schema",
-        agent_with_state_schema,
+        cache_scenarios.agent_with_state_schema,
         lambda: _has("langchain.agents.factory", "_get_schema_type_hints"),
     ),
 }

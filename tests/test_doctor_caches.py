@@ -23,6 +23,7 @@ from typing_extensions import TypedDict
 
 import langgraph_fixed
 from langgraph_fixed import cli
+from langgraph_fixed.cache_scenarios import lambda_input_schema
 from langgraph_fixed.scan import KNOWN_SAFE
 from langgraph_fixed.selfcheck import Payload
 
@@ -223,28 +224,13 @@ def test_live_cache_sizes_imports_nothing_unless_asked() -> None:
 # --- the fixes that report more than cache_info() -----------------------------
 
 
-def request_model_schema(payload: Payload) -> None:
-    """A ``RunnableLambda`` over a per-request ``TypedDict``: a root model (core)."""
-    from langchain_core.runnables import RunnableLambda
-
-    class Question(TypedDict):
-        text: str
-
-    Question.payload = payload  # type: ignore[attr-defined]
-
-    def answer(question: Question) -> str:
-        return question["text"]
-
-    assert RunnableLambda(answer).get_input_schema().model_json_schema()["title"]
-
-
 def test_model_factory_rows_count_upstream_and_weak_entries_apart(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     name = "langchain_core.utils.pydantic._create_root_model_cached"
     # other tests may have left long-lived entries: count from here
     start = row(doctor_json(capsys, "--no-apply"), name, "upstream")["currentsize"]
-    refs = per_request(20, request_model_schema)
+    refs = per_request(20, lambda_input_schema)
     grown = row(doctor_json(capsys, "--no-apply"), name, "upstream")["currentsize"]
     assert grown == min(start + 20, 256)
     assert alive(refs) == grown - start

@@ -28,6 +28,16 @@ from pydantic import BaseModel, Field
 from typing_extensions import TypedDict
 
 import langgraph_fixed
+from langgraph_fixed.cache_scenarios import (
+    agent_with_state_schema,
+    graph_input_jsonschema,
+    lambda_input_schema,
+    parallel_output_schema,
+    pydantic_state_graph,
+    root_state_jsonschema,
+    state_with_request_field_types,
+    tool_dumped_to_json,
+)
 from langgraph_fixed.fixes import pydantic_models
 from langgraph_fixed.selfcheck import Payload
 
@@ -123,22 +133,6 @@ def leak_then_fixed(
 # --- langchain_core.tools.structured._model_json_schema ----------------------
 
 
-def tool_dumped_to_json(payload: Payload) -> None:
-    """A tool whose args schema is written per request, dumped as tracing does."""
-    from langchain_core.tools import StructuredTool
-
-    class SearchArgs(BaseModel):
-        query: str = Field(description="what to look for")
-        limit: int = Field(default_factory=lambda: len(payload.data))
-
-    def search(query: str, limit: int = 1) -> str:
-        return query
-
-    tool = StructuredTool.from_function(search, args_schema=SearchArgs, description="Search.")
-    dumped = tool.model_dump(mode="json")
-    assert dumped["args_schema"]["properties"]["query"]["description"] == "what to look for"
-
-
 def test_model_json_schema_leaks_without_the_fix_and_not_with_it() -> None:
     leak_then_fixed(
         "model_json_schema",
@@ -212,76 +206,6 @@ def test_model_json_schema_tool_dumps_are_the_same_with_the_fix() -> None:
 
 
 # --- the model factories: _create_model_cached / _create_root_model_cached -----
-
-
-def lambda_input_schema(payload: Payload) -> None:
-    """``RunnableLambda`` over a per-request ``TypedDict``: a root model (core)."""
-    from langchain_core.runnables import RunnableLambda
-
-    class Question(TypedDict):
-        text: str
-
-    Question.payload = payload  # type: ignore[attr-defined]
-
-    def answer(question: Question) -> str:
-        return question["text"]
-
-    schema = RunnableLambda(answer).get_input_schema()
-    assert schema.model_json_schema()["title"]
-
-
-def parallel_output_schema(payload: Payload) -> None:
-    """``RunnableParallel`` whose step returns a per-request model (core)."""
-    from langchain_core.runnables import RunnableLambda, RunnableParallel
-
-    class Answer(BaseModel):
-        text: str = ""
-        size: int = Field(default_factory=lambda: len(payload.data))
-
-    def answer(question: str) -> Answer:
-        return Answer(text=question)
-
-    schema = RunnableParallel(answer=RunnableLambda(answer)).get_output_schema()
-    assert "answer" in schema.model_fields
-
-
-def work(state: Any) -> dict[str, Any]:
-    return {}
-
-
-def graph_input_jsonschema(payload: Payload) -> None:
-    """A dataclass state with a field of a per-request model type (langgraph)."""
-    from langgraph.graph import END, START, StateGraph
-
-    class Answer(BaseModel):
-        text: str = ""
-        size: int = Field(default_factory=lambda: len(payload.data))
-
-    @dataclasses.dataclass
-    class State:
-        question: str = ""
-        answer: Answer = None  # type: ignore[assignment]
-
-    graph = StateGraph(State)
-    graph.add_node("work", work)
-    graph.add_edge(START, "work")
-    graph.add_edge("work", END)
-    assert "answer" in graph.compile().get_input_jsonschema()["properties"]
-
-
-def root_state_jsonschema(payload: Payload) -> None:
-    """A graph whose state is a list of a per-request model: a root model (langgraph)."""
-    from langgraph.graph import END, START, StateGraph
-
-    class Answer(BaseModel):
-        text: str = ""
-        size: int = Field(default_factory=lambda: len(payload.data))
-
-    graph = StateGraph(list[Answer])
-    graph.add_node("work", lambda state: state)
-    graph.add_edge(START, "work")
-    graph.add_edge("work", END)
-    assert graph.compile().get_input_jsonschema()
 
 
 MODEL_FACTORY_CASES = [
@@ -444,30 +368,6 @@ def test_model_factory_short_lived_entries_go_with_their_model() -> None:
 # --- langgraph.graph.schema_utils.SchemaCoercionMapper (0.3.9 - 0.4.7) ---------
 
 
-def pydantic_state_graph(payload: Payload) -> None:
-    """A graph compiled per request on a per-request pydantic state, run once."""
-    from langgraph.graph import END, START, StateGraph
-
-    class Inner(BaseModel):
-        value: int = 0
-
-    class State(BaseModel):
-        question: str = ""
-        inner: Inner = Field(default_factory=Inner)
-        size: int = Field(default_factory=lambda: len(payload.data))
-
-    graph = StateGraph(State)
-    graph.add_node("work", work_on_pydantic)
-    graph.add_edge(START, "work")
-    graph.add_edge("work", END)
-    out = graph.compile().invoke({"question": "q"})
-    assert out["question"] == "q!"
-
-
-def work_on_pydantic(state: Any) -> dict[str, Any]:
-    return {"question": state.question + "!", "inner": {"value": 1}}
-
-
 def test_schema_coercion_mapper_leaks_without_the_fix_and_not_with_it() -> None:
     # unbounded upstream: every per-request schema stays, not only the last 256
     leak_then_fixed(
@@ -521,36 +421,6 @@ def test_schema_coercion_mapper_coerces_as_upstream() -> None:
 # --- langgraph.graph.schema_utils._get_adapter (0.3.28 - 0.4.7) -----------------
 
 
-def state_with_request_field_type(payload: Payload) -> None:
-    """A pydantic state whose field types are classes made per request."""
-    from langgraph.graph import END, START, StateGraph
-
-    @dataclasses.dataclass
-    class Doc:  # reaches the payload through its method's closure
-        text: str = ""
-
-        def source(self) -> Payload:
-            return payload
-
-    class Hit(TypedDict):
-        score: float
-
-    class State(BaseModel):
-        doc: Doc | None = None  # types.UnionType: coerced by a type adapter
-        hits: typing.Sequence[Hit] = ()
-        n: int = 0
-
-    def step(state: Any) -> dict[str, Any]:
-        return {"n": state.n + 1, "doc": Doc("found"), "hits": [{"score": 1.0}]}
-
-    graph = StateGraph(State)
-    graph.add_node("step", step)
-    graph.add_edge(START, "step")
-    graph.add_edge("step", END)
-    out = graph.compile().invoke({"n": 1, "doc": {"text": "q"}})
-    assert out["n"] == 2 and out["doc"].text == "found"
-
-
 def test_schema_type_adapter_leaks_without_the_fix_and_not_with_it() -> None:
     get_adapter = target("langgraph.graph.schema_utils", "_get_adapter")
     module = sys.modules["langgraph.graph.schema_utils"]
@@ -561,7 +431,7 @@ def test_schema_type_adapter_leaks_without_the_fix_and_not_with_it() -> None:
         module._adapter_for.cache_clear()
 
     clear_adapters()
-    refs = survivors(state_with_request_field_type, 100)
+    refs = survivors(state_with_request_field_types, 100)
     assert alive(refs) == 100, "upstream's adapter cache has no bound"
     clear(mapper)  # the mapper cache pins the schemas too, but not alone
     assert alive(refs) == 100, "the adapter cache keeps the field types"
@@ -571,7 +441,7 @@ def test_schema_type_adapter_leaks_without_the_fix_and_not_with_it() -> None:
     with langgraph_fixed.patched(strict=True) as report:
         assert report.get("schema_type_adapter").active
         assert module._get_adapter is not get_adapter
-        refs = survivors(state_with_request_field_type, 100)
+        refs = survivors(state_with_request_field_types, 100)
         assert alive(refs) == 0, "payloads alive with the fix"
         assert not module._adapter_cache, "no per-request type reached upstream's cache"
     assert module._get_adapter is get_adapter
@@ -634,23 +504,6 @@ def test_schema_type_adapter_returns_what_upstream_returns() -> None:
 
 
 # --- langchain.agents.factory._get_schema_type_hints ---------------------------
-
-
-def agent_with_state_schema(payload: Payload) -> None:
-    """``create_agent`` with a per-request state schema (a field for the request)."""
-    from langchain.agents import AgentState, create_agent
-    from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
-    from langchain_core.messages import AIMessage
-
-    class RequestState(AgentState):
-        tenant: str
-
-    RequestState.payload = payload  # type: ignore[attr-defined]
-
-    model = GenericFakeChatModel(messages=iter([AIMessage(content="done")]))
-    agent = create_agent(model, [], state_schema=RequestState)
-    out = agent.invoke({"messages": [("user", "hi")], "tenant": "t"})
-    assert out["messages"][-1].content == "done"
 
 
 def test_agent_schema_type_hints_leak_without_the_fix_and_not_with_it() -> None:
