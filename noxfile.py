@@ -89,6 +89,16 @@ def tests(session: nox.Session, versions: str) -> None:
     """The whole test suite on one version set, then the doctor's findings as JSON."""
     install(session, versions, "test", "bench")
     session.run("pytest", *session.posargs)
+    doctor_and_scan(session, versions)
+
+
+SCAN_RESULTS = Path("build/scan")
+
+
+def doctor_and_scan(session: nox.Session, versions: str) -> None:
+    """The doctor's leak check as JSON (the README's leak table), then the cache scan,
+    which fails when this version set has a cache that may keep user objects and
+    that nobody has judged."""
     session.run(
         "langgraph-fixed",
         "doctor",
@@ -97,14 +107,6 @@ def tests(session: nox.Session, versions: str) -> None:
         "--json",
         f"{LEAK_RESULTS}/{versions}.json",
     )
-    scan(session, versions)
-
-
-SCAN_RESULTS = Path("build/scan")
-
-
-def scan(session: nox.Session, versions: str) -> None:
-    """Fail when this version set has a cache that may keep user objects and nobody judged."""
     session.run(
         "langgraph-fixed", "scan", "--fail-on-new", "--json", f"{SCAN_RESULTS}/{versions}.json"
     )
@@ -114,6 +116,7 @@ def scan(session: nox.Session, versions: str) -> None:
 #: process-level tests (uvicorn, pools, typing) run in ``tests`` only.
 MATRIX_TESTS = [
     "tests/test_leaks.py",
+    "tests/test_scan.py",
     "tests/test_core.py",
     "tests/test_differential.py",
     "tests/test_subgraphs.py",
@@ -130,15 +133,7 @@ def matrix(session: nox.Session, versions: str) -> None:
     """The leak, core and differential tests on one more version set, and the doctor's JSON."""
     install(session, versions, "test")
     session.run("pytest", *(session.posargs or MATRIX_TESTS))
-    session.run(
-        "langgraph-fixed",
-        "doctor",
-        "--requests",
-        "300",
-        "--json",
-        f"{LEAK_RESULTS}/{versions}.json",
-    )
-    scan(session, versions)
+    doctor_and_scan(session, versions)
 
 
 @nox.session(python=False)
