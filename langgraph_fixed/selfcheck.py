@@ -23,6 +23,7 @@ __all__ = [
     "Retention",
     "Scenario",
     "measure",
+    "run_requests",
     "upstream_cache_cleared",
 ]
 
@@ -54,18 +55,30 @@ class Scenario:
     run: Callable[[Payload], None]
 
 
-def measure(scenario: Scenario, requests: int = 300, payload_size: int = 64) -> Retention:
-    """Run ``scenario`` ``requests`` times, collect, and count surviving payloads."""
+def run_requests(
+    run: Callable[[Payload], object], requests: int = 300, payload_size: int = 64
+) -> list[weakref.ref[Payload]]:
+    """Call ``run`` ``requests`` times around a fresh payload, drop each, collect.
+
+    Returns weak references to the payloads: those still alive are what
+    something kept.
+    """
     refs: list[weakref.ref[Payload]] = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for _ in range(requests):
             payload = Payload(payload_size)
             refs.append(weakref.ref(payload))
-            scenario.run(payload)
+            run(payload)
             del payload
     gc.collect()
     gc.collect()
+    return refs
+
+
+def measure(scenario: Scenario, requests: int = 300, payload_size: int = 64) -> Retention:
+    """Run ``scenario`` ``requests`` times, collect, and count surviving payloads."""
+    refs = run_requests(scenario.run, requests, payload_size)
     return Retention(scenario.name, requests, sum(r() is not None for r in refs))
 
 

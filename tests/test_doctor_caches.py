@@ -12,7 +12,6 @@ import os
 import subprocess
 import sys
 import types
-import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ import langgraph_fixed
 from langgraph_fixed import cli
 from langgraph_fixed.cache_scenarios import lambda_input_schema
 from langgraph_fixed.scan import KNOWN_SAFE
-from langgraph_fixed.selfcheck import Payload
+from langgraph_fixed.selfcheck import Payload, run_requests
 
 NONLOCALS = "langchain_core.runnables.utils.get_function_nonlocals"
 ROOT = Path(__file__).resolve().parents[1]
@@ -80,15 +79,7 @@ def lambda_graph(payload: Payload, wrap: Callable[[Any], Any] | None = None) -> 
 
 def per_request(requests: int, build: Callable[[Payload], Any] = lambda_graph) -> list[Any]:
     """Build (and drop) a graph per request; weak references to the payloads."""
-    refs = []
-    for _ in range(requests):
-        payload = Payload()
-        refs.append(weakref.ref(payload))
-        build(payload)
-        del payload
-    gc.collect()
-    gc.collect()
-    return refs
+    return run_requests(build, requests)
 
 
 def alive(refs: list[Any]) -> int:

@@ -18,7 +18,6 @@ import importlib
 import json
 import sys
 import typing
-import warnings
 import weakref
 from collections.abc import Callable, Iterator
 from typing import Annotated, Any, Optional
@@ -39,7 +38,7 @@ from langgraph_fixed.cache_scenarios import (
     tool_dumped_to_json,
 )
 from langgraph_fixed.fixes import pydantic_models
-from langgraph_fixed.selfcheck import Payload
+from langgraph_fixed.selfcheck import Payload, run_requests
 
 REQUESTS = 300  # more than the 256 entries of the largest cache here
 
@@ -77,17 +76,7 @@ def clear(obj: Any) -> None:
 
 def survivors(request: Callable[[Payload], Any], requests: int = REQUESTS) -> list[Any]:
     """Run ``request`` around fresh payloads; weak references to the payloads."""
-    refs = []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for _ in range(requests):
-            payload = Payload()
-            refs.append(weakref.ref(payload))
-            request(payload)
-            del payload
-    gc.collect()
-    gc.collect()
-    return refs
+    return run_requests(request, requests)
 
 
 def alive(refs: list[Any]) -> int:
