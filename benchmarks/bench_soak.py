@@ -1,6 +1,6 @@
-"""Soak test: two real uvicorn servers building a graph per request, with and without the fix.
+"""Soak test: real uvicorn servers building a graph per request: upstream, fixed, floor.
 
-Starts two server processes on loopback, both serving ``benchmarks/soak_app.py``
+Starts three server processes on loopback, all serving ``benchmarks/soak_app.py``
 (a Starlette app whose ``/work`` endpoint builds, compiles and runs a LangGraph
 graph around a fresh 1 MiB payload per request, then drops it):
 
@@ -9,10 +9,14 @@ unpatched
 patched
     ``python -m langgraph_fixed run -- python -m uvicorn --app-dir benchmarks soak_app:app ...``:
     the same app, not a line changed; the fix is applied at interpreter start-up.
+floor
+    the unpatched command with ``SOAK_NO_CACHE=1``: the app rebinds
+    langchain-core's ``get_function_nonlocals`` to the uncached function its
+    lru cache wraps. Upstream without the cache: what no leak looks like.
 
-Both get ``PYTHONPATH`` pointing at this checkout. This script is the client,
-in its own process: it sends the requests alternately to the two servers (one
-to each, in turn, the first of each pair alternating), and asks each server for
+All get ``PYTHONPATH`` pointing at this checkout. This script is the client,
+in its own process: it sends the requests to the servers in turn (one to each,
+the order reversed at every other request), and asks each server for
 its resident set size (``/rss``: the server runs ``gc.collect()`` first, then
 reads its own RSS with psutil) after a 5-request warm-up and then every
 ``--every`` requests.
@@ -57,7 +61,12 @@ BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
 DEFAULT_OUT = BENCH_DIR / "results"
 REQUIREMENTS = ("uvicorn", "starlette", "httpx", "psutil", "matplotlib", "rich")
-SERVERS = ("unpatched", "patched")
+SERVERS = ("unpatched", "patched", "floor")
+LABELS = {
+    "unpatched": "upstream",
+    "patched": "langgraph-fixed run",
+    "floor": "floor: upstream without its caches",
+}
 WARMUP = 5
 CACHE_SIZE = 256  # upstream's lru_cache(maxsize=256)
 MIB = 1 << 20
@@ -112,10 +121,15 @@ def server_command(name: str, port: int) -> list[str]:
     return uvicorn
 
 
-def server_environment() -> dict[str, str]:
-    """This checkout first on the path; the fix's switch unset (``run`` sets it itself)."""
-    env = {k: v for k, v in os.environ.items() if k != "LANGGRAPH_FIXED"}
+def server_environment(name: str) -> dict[str, str]:
+    """This checkout first on the path; the fix's switch unset (``run`` sets it itself).
+
+    The floor server alone gets ``SOAK_NO_CACHE=1``.
+    """
+    env = {k: v for k, v in os.environ.items() if k not in ("LANGGRAPH_FIXED", "SOAK_NO_CACHE")}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    if name == "floor":
+        env["SOAK_NO_CACHE"] = "1"
     return env
 
 
@@ -157,7 +171,7 @@ def start_server(name: str, log_dir: Path) -> Server:
     process = subprocess.Popen(
         command,
         cwd=ROOT,
-        env=server_environment(),
+        env=server_environment(name),
         stdin=subprocess.DEVNULL,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -208,6 +222,7 @@ class Sample:
     rss_trimmed: int | None
     rss_outside: int | None
     alive: int
+    peak_alive: int | None
     created: int
     cache_entries: int | None
     seconds: float
@@ -277,7 +292,7 @@ def outside_rss(pid: int) -> int | None:
 
 
 def check_fix_states(servers: dict[str, Server]) -> None:
-    """The unpatched server must run upstream's function, the patched one the fix."""
+    """Unpatched runs upstream's cached function, patched the fix, floor the uncached one."""
     problems = []
     for name, server in servers.items():
         report = server.report
@@ -286,6 +301,8 @@ def check_fix_states(servers: dict[str, Server]) -> None:
         bound = str(report.get("bound_for_deps"))
         if name == "patched":
             ok = state == "applied" and bound.startswith("FixedGetFunctionNonlocals")
+        elif name == "floor":
+            ok = state == "not applied" and bound.startswith("uncached function")
         else:
             ok = state == "not applied" and bound.startswith("functools.lru_cache")
         if not ok:
@@ -304,6 +321,7 @@ def sample(
         rss_trimmed=figures.get("rss_trimmed"),
         rss_outside=outside_rss(server.pid),
         alive=int(figures["alive"]),
+        peak_alive=figures.get("peak_alive"),
         created=int(figures["created"]),
         cache_entries=figures.get("cache_entries"),
         seconds=time.monotonic() - started,
@@ -322,7 +340,7 @@ def drive(
     trimmed: dict[str, Sample],
     on_request: ProgressHook,
 ) -> None:
-    """Send ``requests`` requests to each server, alternately; sample RSS as it goes.
+    """Send ``requests`` requests to each server, in turn; sample RSS as it goes.
 
     Fills ``before`` (one sample per server before any request), ``samples``
     (after the warm-up, then every ``every`` requests and at the end) and
@@ -368,6 +386,9 @@ def summarise(samples: list[Sample], trimmed: Sample | None, payload_bytes: int)
         "peak_above_warmup_mib": max(s.above(warmup) for s in samples),
         "trimmed_above_warmup_mib": above_trimmed,
         "final_payloads_alive": last.alive,
+        "most_payloads_alive_at_once": max(
+            (s.peak_alive for s in samples if s.peak_alive is not None), default=None
+        ),
         "final_alive_x_payload_mib": last.alive * payload_mib,
         "final_cache_entries": last.cache_entries,
         "entries_per_request": None,
@@ -417,17 +438,23 @@ def _mib(value: float | None, signed: bool = False) -> str:
     return f"{value:+.1f}" if signed else f"{value:.1f}"
 
 
+def _or_dash(value: object) -> str:
+    return "-" if value is None else str(value)
+
+
 def format_markdown(document: dict[str, Any]) -> str:
     env, settings, servers = document["environment"], document["settings"], document["servers"]
     lines = [
-        "# Soak: RSS of two uvicorn servers building a graph per request",
+        "# Soak: RSS of uvicorn servers building a graph per request",
         "",
         f"Python {env['python']}, langgraph {env['langgraph']}, langchain-core "
         f"{env['langchain-core']}, uvicorn {env['uvicorn']}, {env['system']} {env['machine']}, "
         f"{env['cpus']} CPUs, load average {env['load_average']} at start. "
-        f"{settings['requests']} requests to each server, alternating; "
+        f"{settings['requests']} requests to each server, in turn; "
         f"payload {settings['payload_mib']:g} MiB per request; RSS after `gc.collect()` "
-        f"in the server, MiB.",
+        f"in the server, MiB. Servers: unpatched (upstream as installed), patched "
+        f"(under `langgraph-fixed run`), floor (upstream with each cache langgraph-fixed "
+        f"replaces rebound to the uncached function it wraps).",
     ]
     if not document["completed"]:
         lines += ["", f"**Incomplete: {document['stopped']}.** Figures up to the last sample."]
@@ -435,8 +462,8 @@ def format_markdown(document: dict[str, Any]) -> str:
         "",
         "| server | fix (server's /report) | RSS after warm-up | RSS at end | above warm-up "
         "| peak above warm-up | above warm-up after malloc_trim | payloads alive "
-        "| alive x payload | upstream cache entries |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| alive x payload | most alive at once | upstream cache entries |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name in SERVERS:
         info = servers[name]
@@ -448,7 +475,9 @@ def format_markdown(document: dict[str, Any]) -> str:
             f"| {_mib(s['final_rss_mib'])} | {_mib(s['final_above_warmup_mib'], True)} "
             f"| {_mib(s['peak_above_warmup_mib'], True)} "
             f"| {_mib(s['trimmed_above_warmup_mib'], True)} | {s['final_payloads_alive']} "
-            f"| {_mib(s['final_alive_x_payload_mib'])} | {s['final_cache_entries']} |"
+            f"| {_mib(s['final_alive_x_payload_mib'])} "
+            f"| {_or_dash(s['most_payloads_alive_at_once'])} "
+            f"| {_or_dash(s['final_cache_entries'])} |"
         )
     for name in SERVERS:
         fixes = servers[name]["report"].get("fixes")
@@ -464,6 +493,15 @@ def format_markdown(document: dict[str, Any]) -> str:
             f"{CACHE_SIZE} / {unpatched['entries_per_request']:g} x "
             f"{settings['payload_mib']:g} MiB = {unpatched['expected_pinned_mib']:.0f} MiB.",
         ]
+    patched, floor = servers["patched"]["summary"], servers["floor"]["summary"]
+    if patched and floor:
+        lines += [
+            "",
+            f"Patched minus floor, above warm-up at the end: "
+            f"{patched['final_above_warmup_mib'] - floor['final_above_warmup_mib']:+.1f} MiB "
+            f"(the floor has no cache at all: what is left above warm-up there is the "
+            f"app's and the allocator's, not a leak).",
+        ]
     lines += [
         "",
         "After malloc_trim: once the last sample is taken, each server calls glibc's "
@@ -472,8 +510,8 @@ def format_markdown(document: dict[str, Any]) -> str:
         "",
         "RSS above the level after the warm-up, MiB, and payloads still alive:",
         "",
-        "| requests | unpatched | alive | patched | alive |",
-        "|---|---|---|---|---|",
+        "| requests | " + " | ".join(f"{name} | alive" for name in SERVERS) + " |",
+        "|---|" + "---|---|" * len(SERVERS),
     ]
     by_server = {name: servers[name]["samples"] for name in SERVERS}
     warmups = {name: rows[0] for name, rows in by_server.items() if rows}
@@ -500,7 +538,11 @@ def plot(document: dict[str, Any], paths: Sequence[Path]) -> None:
 
     env, settings = document["environment"], document["settings"]
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=100)
-    styles = {"unpatched": ("tab:red", "o"), "patched": ("tab:blue", "s")}
+    styles = {
+        "unpatched": ("tab:red", "o"),
+        "patched": ("tab:blue", "s"),
+        "floor": ("tab:green", "^"),
+    }
     for name in SERVERS:
         rows = document["servers"][name]["samples"]
         if not rows:
@@ -509,8 +551,19 @@ def plot(document: dict[str, Any], paths: Sequence[Path]) -> None:
         xs = [r["requests"] for r in rows]
         ys = [(r["rss"] - base) / MIB for r in rows]
         color, marker = styles[name]
-        label = "upstream" if name == "unpatched" else "langgraph-fixed run"
-        ax.plot(xs, ys, color=color, marker=marker, markersize=3, label=label)
+        label = LABELS[name]
+        # the floor dashed and underneath: the patched line often runs on top of it
+        linestyle, zorder = ("--", 1) if name == "floor" else ("-", 2)
+        ax.plot(
+            xs,
+            ys,
+            color=color,
+            marker=marker,
+            markersize=3,
+            linestyle=linestyle,
+            zorder=zorder,
+            label=label,
+        )
         trimmed = document["servers"][name].get("after_malloc_trim") or {}
         if trimmed.get("rss_trimmed") is not None:
             ax.plot(
@@ -569,8 +622,8 @@ def _positive_float(text: str) -> float:
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description="RSS of an unpatched and a patched uvicorn server building a graph "
-        "per request, side by side."
+        description="RSS of uvicorn servers building a graph per request, side by side: "
+        "upstream, under langgraph-fixed run, and upstream without its cache (the floor)."
     )
     parser.add_argument(
         "--requests",

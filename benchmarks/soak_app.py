@@ -2,8 +2,9 @@
 
 A small Starlette app, started under uvicorn. Its graph code knows nothing of
 ``langgraph_fixed`` (only ``/report`` asks it for its status): the soak
-benchmark starts it twice, once as is and once under ``langgraph-fixed run``,
-so any difference comes from the fix applied at start-up, not from the app.
+benchmark starts it as is, under ``langgraph-fixed run``, and as the floor
+(below), so any difference between the first two comes from the fix applied
+at start-up, not from the app.
 
 ``GET /work`` (optional ``?size=BYTES``, default 1 MiB) makes a payload holding
 a ``bytearray`` of that size (standing for an index or a connection buffer)
@@ -20,9 +21,18 @@ graph per request does::
 - ``delegate``: a ``RunnableLambda`` over a closure that invokes a subgraph
   compiled for this request, whose node reads the payload.
 
+With ``SOAK_NO_CACHE=1`` in its environment the app, as it is imported,
+replaces each lru-cached function that langgraph-fixed fixes on this install
+(``UPSTREAM_CACHES``: ``get_function_nonlocals``, the tool JSON-schema cache,
+the pydantic model factories) wherever a loaded module holds it by the
+uncached function it wraps: the *floor*, upstream without those caches, for
+``bench_soak.py``'s third server.
+
 The graph is then dropped. ``GET /rss`` runs ``gc.collect()`` and returns this
 process's resident set size, with how many payloads are still alive (weak
-references) and how many entries langchain-core's ``get_function_nonlocals``
+references), the most that were alive at once since the previous ``/rss``
+(payloads wait for the cyclic collector: each compiled graph is a reference
+cycle) and how many entries langchain-core's ``get_function_nonlocals``
 lru cache holds; with ``?trim=1`` it then also calls glibc's ``malloc_trim(0)``
 and reads the RSS again (``rss_trimmed``: free heap the allocator had kept is
 handed back, live memory is not). ``GET /report`` says which
@@ -40,8 +50,11 @@ from __future__ import annotations
 import ctypes
 import functools
 import gc
+import importlib
 import os
+import sys
 import threading
+import types
 import weakref
 from typing import Annotated, Any
 
@@ -129,16 +142,78 @@ def build_graph(payload: Payload) -> Any:
     return graph.compile()
 
 
+# --- the floor ------------------------------------------------------------------
+
+
+#: The lru-cached functions keyed on user objects that langgraph-fixed replaces,
+#: as (module, name); those a release does not have are passed over.
+UPSTREAM_CACHES = (
+    ("langchain_core.runnables.utils", "get_function_nonlocals"),
+    ("langchain_core.tools.structured", "_model_json_schema"),
+    ("langchain_core.utils.pydantic", "_create_model_cached"),
+    ("langchain_core.utils.pydantic", "_create_root_model_cached"),
+    ("langgraph._internal._pydantic", "_create_model_cached"),
+    ("langgraph._internal._pydantic", "_create_root_model_cached"),
+    ("langgraph.utils.pydantic", "_create_model_cached"),
+    ("langgraph.utils.pydantic", "_create_root_model_cached"),
+)
+
+
+def remove_upstream_caches() -> list[str]:
+    """Bind each of ``UPSTREAM_CACHES`` to the function its lru cache wraps, wherever held.
+
+    Returns the ``module.name`` of every module attribute rebound.
+    """
+    rebound = []
+    for module_name, name in UPSTREAM_CACHES:
+        try:
+            cached = getattr(importlib.import_module(module_name), name)
+        except (ImportError, AttributeError):
+            continue
+        if not _is_lru(cached):
+            continue
+        for module in list(sys.modules.values()):
+            namespace = getattr(module, "__dict__", None)
+            if not isinstance(namespace, dict):
+                continue
+            for attribute, value in list(namespace.items()):
+                if value is cached:
+                    namespace[attribute] = cached.__wrapped__
+                    rebound.append(f"{module.__name__}.{attribute}")
+    return rebound
+
+
+def _is_lru(obj: Any) -> bool:
+    return isinstance(obj, functools._lru_cache_wrapper)
+
+
+NO_CACHE = os.environ.get("SOAK_NO_CACHE", "") not in ("", "0")
+REBOUND = remove_upstream_caches() if NO_CACHE else []
+
+
 # --- bookkeeping --------------------------------------------------------------
 
-_lock = threading.Lock()
+# Re-entrant: a payload's weakref callback can run inside a collection that
+# starts while this thread holds the lock.
+_lock = threading.RLock()
 _payloads: list[weakref.ref[Payload]] = []
+_live = 0  # payloads not freed yet
+_peak = 0  # most payloads alive at once, since the last /rss
+
+
+def _freed(ref: weakref.ref[Payload]) -> None:
+    global _live
+    with _lock:
+        _live -= 1
 
 
 def serve_one(size: int) -> dict[str, Any]:
+    global _live, _peak
     payload = Payload(size)
     with _lock:
-        _payloads.append(weakref.ref(payload))
+        _payloads.append(weakref.ref(payload, _freed))
+        _live += 1
+        _peak = max(_peak, _live)
     result = build_graph(payload).invoke({"messages": [], "total": 0})
     return {
         "total": result["total"],
@@ -161,10 +236,6 @@ def _upstream_function() -> Any:
         return None
 
 
-def _is_lru(obj: Any) -> bool:
-    return isinstance(obj, functools._lru_cache_wrapper)
-
-
 def _cache_entries() -> int | None:
     """Entries in upstream's lru cache (the fix's own cache pins nothing and is not counted)."""
     upstream = _upstream_function()
@@ -180,6 +251,8 @@ def _bound_for_deps() -> str:
     bound = vars(base)["get_function_nonlocals"]
     if _is_lru(bound):
         return f"functools.lru_cache wrapper from {getattr(bound, '__module__', '?')}"
+    if isinstance(bound, types.FunctionType):
+        return f"uncached function {bound.__module__}.{bound.__qualname__}"
     return f"{type(bound).__qualname__} from {type(bound).__module__}"
 
 
@@ -210,6 +283,7 @@ async def work(request: Request) -> JSONResponse:
 
 
 async def rss(request: Request) -> JSONResponse:
+    global _peak
     gc.collect()
     gc.collect()
     process = psutil.Process()
@@ -220,12 +294,14 @@ async def rss(request: Request) -> JSONResponse:
     with _lock:
         created = len(_payloads)
         alive = sum(ref() is not None for ref in _payloads)
+        peak, _peak = _peak, _live
     return JSONResponse(
         {
             "pid": os.getpid(),
             "rss": resident,
             "created": created,
             "alive": alive,
+            "peak_alive": peak,
             "cache_entries": _cache_entries(),
             "rss_trimmed": trimmed,
         }
@@ -238,6 +314,8 @@ async def report(request: Request) -> JSONResponse:
             "pid": os.getpid(),
             "langgraph_fixed_env": os.environ.get("LANGGRAPH_FIXED"),
             "bound_for_deps": _bound_for_deps(),
+            "no_cache": NO_CACHE,
+            "rebound_to_uncached": REBOUND,
             "fixes": _fix_states(),
             "cache_entries": _cache_entries(),
         }

@@ -125,10 +125,16 @@ def test_bench_soak_tiny(tmp_path: Path) -> None:
     document = json.loads((out / "soak.json").read_text())
     assert document["completed"] is True
     servers = document["servers"]
-    assert set(servers) == {"unpatched", "patched"}
-    # Each server's own /report: the fix applied under `langgraph-fixed run` only.
+    assert set(servers) == {"unpatched", "patched", "floor"}
+    # Each server's own /report: the fix applied under `langgraph-fixed run` only;
+    # the floor runs upstream's uncached function (no lru cache left to count).
     assert servers["unpatched"]["fix_state"] == "not applied"
     assert servers["patched"]["fix_state"] == "applied"
+    assert servers["floor"]["fix_state"] == "not applied"
+    assert servers["floor"]["report"]["bound_for_deps"].startswith("uncached function")
+    rebound = servers["floor"]["report"]["rebound_to_uncached"]
+    assert "langchain_core.runnables.base.get_function_nonlocals" in rebound
+    assert servers["floor"]["samples"][-1]["cache_entries"] is None
     for name, server in servers.items():
         samples = server["samples"]
         assert [s["requests"] for s in samples] == [5, 10, 20, 30], name
@@ -139,8 +145,11 @@ def test_bench_soak_tiny(tmp_path: Path) -> None:
     # What survives is counted, not timed: 30 requests stay below upstream's 256 entries.
     assert servers["unpatched"]["samples"][-1]["alive"] == 30
     assert servers["patched"]["samples"][-1]["alive"] == 0
+    assert servers["floor"]["samples"][-1]["alive"] == 0
 
     markdown = (out / "soak.md").read_text()
     assert "| unpatched | not applied |" in markdown
     assert "| patched | applied |" in markdown
+    assert "| floor | not applied |" in markdown
+    assert "Patched minus floor" in markdown
     assert markdown in result.stdout
