@@ -220,6 +220,7 @@ class Sample:
     requests: int
     rss: int
     rss_trimmed: int | None
+    malloc_free: int | None
     rss_outside: int | None
     alive: int
     peak_alive: int | None
@@ -319,6 +320,7 @@ def sample(
         requests=requests,
         rss=int(figures["rss"]),
         rss_trimmed=figures.get("rss_trimmed"),
+        malloc_free=figures.get("malloc_free"),
         rss_outside=outside_rss(server.pid),
         alive=int(figures["alive"]),
         peak_alive=figures.get("peak_alive"),
@@ -385,6 +387,7 @@ def summarise(samples: list[Sample], trimmed: Sample | None, payload_bytes: int)
         "final_above_warmup_mib": last.above(warmup),
         "peak_above_warmup_mib": max(s.above(warmup) for s in samples),
         "trimmed_above_warmup_mib": above_trimmed,
+        "final_malloc_free_mib": None if last.malloc_free is None else last.malloc_free / MIB,
         "final_payloads_alive": last.alive,
         "most_payloads_alive_at_once": max(
             (s.peak_alive for s in samples if s.peak_alive is not None), default=None
@@ -462,8 +465,9 @@ def format_markdown(document: dict[str, Any]) -> str:
         "",
         "| server | fix (server's /report) | RSS after warm-up | RSS at end | above warm-up "
         "| peak above warm-up | above warm-up after malloc_trim | payloads alive "
-        "| alive x payload | most alive at once | upstream cache entries |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| alive x payload | most alive at once | upstream cache entries "
+        "| malloc's free memory at end |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name in SERVERS:
         info = servers[name]
@@ -477,7 +481,7 @@ def format_markdown(document: dict[str, Any]) -> str:
             f"| {_mib(s['trimmed_above_warmup_mib'], True)} | {s['final_payloads_alive']} "
             f"| {_mib(s['final_alive_x_payload_mib'])} "
             f"| {_or_dash(s['most_payloads_alive_at_once'])} "
-            f"| {_or_dash(s['final_cache_entries'])} |"
+            f"| {_or_dash(s['final_cache_entries'])} | {_mib(s['final_malloc_free_mib'])} |"
         )
     for name in SERVERS:
         fixes = servers[name]["report"].get("fixes")

@@ -33,7 +33,9 @@ process's resident set size, with how many payloads are still alive (weak
 references), the most that were alive at once since the previous ``/rss``
 (payloads wait for the cyclic collector: each compiled graph is a reference
 cycle) and how many entries langchain-core's ``get_function_nonlocals``
-lru cache holds; with ``?trim=1`` it then also calls glibc's ``malloc_trim(0)``
+lru cache holds, and how much free memory malloc keeps (glibc's
+``mallinfo2``, every arena: counted in RSS where its pages were touched); with
+``?trim=1`` it then also calls glibc's ``malloc_trim(0)``
 and reads the RSS again (``rss_trimmed``: free heap the allocator had kept is
 handed back, live memory is not). ``GET /report`` says which
 ``get_function_nonlocals`` is bound where ``RunnableLambda.deps`` reads it
@@ -274,6 +276,35 @@ def _malloc_trim() -> bool:
     return True
 
 
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in (
+            "arena",
+            "ordblks",
+            "smblks",
+            "hblks",
+            "hblkhd",
+            "usmblks",
+            "fsmblks",
+            "uordblks",
+            "fordblks",
+            "keepcost",
+        )
+    ]
+
+
+def _malloc_free_bytes() -> int | None:
+    """Bytes in malloc's free chunks, all arenas (glibc 2.33+ ``mallinfo2``); None elsewhere."""
+    try:
+        mallinfo2 = ctypes.CDLL(None).mallinfo2
+    except (OSError, AttributeError):
+        return None
+    mallinfo2.restype = _MallInfo2
+    info = mallinfo2()
+    return int(info.fordblks + info.fsmblks)
+
+
 # --- endpoints ----------------------------------------------------------------
 
 
@@ -288,6 +319,7 @@ async def rss(request: Request) -> JSONResponse:
     gc.collect()
     process = psutil.Process()
     resident = process.memory_info().rss
+    heap_free = _malloc_free_bytes()
     trimmed = None
     if request.query_params.get("trim") and _malloc_trim():
         trimmed = process.memory_info().rss
@@ -299,6 +331,7 @@ async def rss(request: Request) -> JSONResponse:
         {
             "pid": os.getpid(),
             "rss": resident,
+            "malloc_free": heap_free,
             "created": created,
             "alive": alive,
             "peak_alive": peak,
