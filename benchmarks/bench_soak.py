@@ -10,9 +10,10 @@ patched
     ``python -m langgraph_fixed run -- python -m uvicorn --app-dir benchmarks soak_app:app ...``:
     the same app, not a line changed; the fix is applied at interpreter start-up.
 floor
-    the unpatched command with ``SOAK_NO_CACHE=1``: the app rebinds
-    langchain-core's ``get_function_nonlocals`` to the uncached function its
-    lru cache wraps. Upstream without the cache: what no leak looks like.
+    the unpatched command with ``SOAK_NO_CACHE=1``: the app rebinds each
+    lru-cached function langgraph-fixed replaces (``get_function_nonlocals``,
+    the tool JSON-schema cache, the model factories) to the uncached function
+    it wraps. Upstream without those caches: what no leak looks like.
 
 All get ``PYTHONPATH`` pointing at this checkout. This script is the client,
 in its own process: it sends the requests to the servers in turn (one to each,
@@ -499,12 +500,15 @@ def format_markdown(document: dict[str, Any]) -> str:
         ]
     patched, floor = servers["patched"]["summary"], servers["floor"]["summary"]
     if patched and floor:
+        excess = patched["final_above_warmup_mib"] - floor["final_above_warmup_mib"]
+        line = f"Patched minus floor at the end: {excess:+.1f} MiB of RSS above warm-up"
+        if patched["final_malloc_free_mib"] is not None and floor["final_malloc_free_mib"]:
+            free = patched["final_malloc_free_mib"] - floor["final_malloc_free_mib"]
+            line += f", {free:+.1f} MiB of malloc's free memory"
         lines += [
             "",
-            f"Patched minus floor, above warm-up at the end: "
-            f"{patched['final_above_warmup_mib'] - floor['final_above_warmup_mib']:+.1f} MiB "
-            f"(the floor has no cache at all: what is left above warm-up there is the "
-            f"app's and the allocator's, not a leak).",
+            f"{line}; payloads alive: patched {patched['final_payloads_alive']}, "
+            f"floor {floor['final_payloads_alive']}.",
         ]
     lines += [
         "",
