@@ -148,7 +148,10 @@ def build_graph(payload: Payload) -> Any:
 
 
 #: The lru-cached functions keyed on user objects that langgraph-fixed replaces,
-#: as (module, name); those a release does not have are passed over.
+#: as (module, name); those a release does not have are passed over. Listed
+#: here rather than read from langgraph-fixed's registry on purpose: importing
+#: the fix modules before serving changes the heap the soak measures (see
+#: benchmarks/README.md), and the floor must not do what the patched server does.
 UPSTREAM_CACHES = (
     ("langchain_core.runnables.utils", "get_function_nonlocals"),
     ("langchain_core.tools.structured", "_model_json_schema"),
