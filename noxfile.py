@@ -396,7 +396,7 @@ def upstream(session: nox.Session, versions: str) -> None:
         for attempt in range(1 + UPSTREAM_RERUNS):
             for mode, reports in (("plain", plain_reports), ("fixed", fixed_reports)):
                 report = rundir / f"junit-{mode}-{attempt}.xml"
-                plugin = ["-p", "langgraph_fixed.pytest_apply"] if mode == "fixed" else []
+                plugin = ["-p", "langgraph_fixed.testing.apply"] if mode == "fixed" else []
                 started = time.monotonic()
                 with session.chdir(rundir):
                     session.run(

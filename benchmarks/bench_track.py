@@ -1,4 +1,4 @@
-"""What ``langgraph_fixed.leaks.track()`` costs the code running inside it.
+"""What ``langgraph_fixed.diagnostics.leaks.track()`` costs the code running inside it.
 
 Each kind of object is created ``--n`` times per batch in three modes,
 measured side by side in one run:
@@ -67,7 +67,7 @@ except ImportError:  # run from a checkout without PYTHONPATH: use the checkout
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     import langgraph_fixed
 
-from langgraph_fixed.leaks import track
+from langgraph_fixed.diagnostics.leaks import track
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_JSON = ROOT / "benchmarks" / "results" / "track.json"

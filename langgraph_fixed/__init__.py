@@ -6,46 +6,63 @@ Call :func:`apply` once at start-up::
     langgraph_fixed.apply()
 
 or use :func:`patched` as a context manager. :func:`status` reports each fix as
-applied, not needed, skipped or failed, with the reason and the versions.
+applied, waiting (for its module's import), not needed, skipped or failed,
+with the reason and the versions.
+
+Importing this package patches nothing and imports nothing from LangChain; the
+names below are loaded on first use, so that the start-up hook (``.pth``) and
+the pytest plugin stay cheap in processes that never use them.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
-from langgraph_fixed._core import (
+from langgraph_fixed._status import (
     FixNotApplied,
     FixState,
     LangGraphFixedWarning,
     PatchStatus,
     StatusReport,
-    apply,
-    get_original,
-    installed_versions,
-    patched,
-    revert,
-    status,
 )
-from langgraph_fixed._mirror import install_finder
 
-__version__ = "0.1.0"
-
-# Lets `import langgraph_fixed.<any langgraph module>` work; patches nothing by itself.
-install_finder()
+__version__ = "0.2.0"
 
 if TYPE_CHECKING:
-    from langgraph_fixed.leaks import Monitor, explain, track
+    from langgraph_fixed._engine import (
+        Patcher,
+        apply,
+        get_original,
+        installed_versions,
+        patched,
+        revert,
+        status,
+    )
+    from langgraph_fixed.diagnostics.leaks import Monitor, explain, track
 
-#: Leak diagnostics, imported on first use (``langgraph_fixed.leaks``).
-_LAZY = frozenset({"Monitor", "explain", "track"})
+_ENGINE = "langgraph_fixed._engine"
+_LEAKS = "langgraph_fixed.diagnostics.leaks"
+#: name -> the module it is loaded from on first use
+_LAZY = {
+    **dict.fromkeys(
+        ("apply", "revert", "status", "patched", "get_original", "installed_versions", "Patcher"),
+        _ENGINE,
+    ),
+    **dict.fromkeys(("Monitor", "explain", "track"), _LEAKS),
+}
 
 
 def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        from langgraph_fixed import leaks
+    if name not in _LAZY:
+        raise AttributeError(f"module 'langgraph_fixed' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name]), name)
+    globals()[name] = value  # the next lookup is a plain global
+    return value
 
-        return getattr(leaks, name)
-    raise AttributeError(f"module 'langgraph_fixed' has no attribute {name!r}")
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
 
 
 __all__ = [
@@ -54,6 +71,7 @@ __all__ = [
     "LangGraphFixedWarning",
     "Monitor",
     "PatchStatus",
+    "Patcher",
     "StatusReport",
     "__version__",
     "apply",

@@ -1,14 +1,18 @@
 """Drop-in imports: ``langgraph_fixed.<name>`` is ``langgraph.<name>`` with the fixes applied.
 
-Importing a mirror applies the fixes first, then fills the mirror with the very
-objects of the langgraph module (``langgraph_fixed.graph.StateGraph is
-langgraph.graph.StateGraph``) and forwards any other attribute to it.
+Each top-level langgraph module has a file here (``langgraph_fixed/graph/``,
+``langgraph_fixed/types.py``, ...) that calls :func:`mirror`: it checks that
+the langgraph module exists (before anything is applied), applies the fixes,
+then fills the mirror with the very objects of the langgraph module
+(``langgraph_fixed.graph.StateGraph is langgraph.graph.StateGraph``) and
+forwards any other attribute to it.
 
-The most used modules have real files in this package (so type checkers see
-their names); every other ``langgraph_fixed.<a>.<b>`` is made on import by
-:class:`MirrorFinder`, which sits last on ``sys.meta_path`` and so only answers
-for names nothing else found. A name langgraph does not have fails with the
-usual ``ModuleNotFoundError`` naming the langgraph module.
+Deeper names (``langgraph_fixed.graph.message``) are made on import by
+:class:`MirrorFinder`, put on ``sys.meta_path`` by the first mirror imported.
+It answers only below a mirror, and only where ``langgraph.<rest>`` exists:
+``langgraph_fixed.graph.nope`` and a typo such as ``langgraph_fixed.leak``
+fail with the usual ``ModuleNotFoundError`` naming themselves, and nothing is
+applied.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import importlib
 import importlib.abc
 import importlib.machinery
+import importlib.util
 import sys
 import threading
 from collections.abc import Sequence
@@ -23,6 +28,8 @@ from types import ModuleType
 from typing import Any
 
 PREFIX = "langgraph_fixed."
+#: Set on every mirror module: the finder answers below these only.
+MARK = "__langgraph_fixed_mirror__"
 _lock = threading.Lock()
 
 
@@ -31,13 +38,21 @@ def target_name(name: str) -> str:
     return "langgraph." + name[len(PREFIX) :]
 
 
-def activate() -> None:
-    """Apply the fixes unless every one was already judged: what any mirror does first.
+def _spec(name: str) -> importlib.machinery.ModuleSpec | None:
+    try:
+        return importlib.util.find_spec(name)
+    except ImportError:  # a parent that is not a package, or fails to import
+        return None
 
-    Cheap when the fixes are in place, so importing many mirrors costs one
-    ``apply()``; a fix that was skipped is not retried (nor warned about) again.
+
+def _activate() -> None:
+    """Apply the fixes unless they were applied already: what any mirror does first.
+
+    Importing many mirrors costs one ``apply()``; a fix that was skipped is
+    not retried (nor warned about) at every mirror.
     """
-    from langgraph_fixed._core import FixState, apply, status
+    from langgraph_fixed._engine import apply, status
+    from langgraph_fixed._status import FixState
 
     if any(s.state is FixState.INACTIVE for s in status()):
         apply()
@@ -45,22 +60,31 @@ def activate() -> None:
 
 def mirror(name: str) -> ModuleType:
     """Make the module called ``name`` a mirror of its langgraph module; return the latter."""
-    activate()
-    target = importlib.import_module(target_name(name))
+    target = target_name(name)
+    if _spec(target) is None:
+        raise ModuleNotFoundError(
+            f"No module named {name!r} (the installed langgraph has no {target})", name=name
+        )
+    install_finder()
+    _activate()
+    upstream = importlib.import_module(target)
     module = sys.modules[name]
     namespace = vars(module)
-    for key, value in vars(target).items():
+    for key, value in vars(upstream).items():
         if key.startswith("__") and key not in ("__all__", "__doc__"):
             continue
         namespace.setdefault(key, value)
 
     def __getattr__(attribute: str) -> Any:  # PEP 562: whatever was not copied
-        return getattr(target, attribute)
+        if attribute.startswith("__"):  # __path__, __file__, ...: the mirror's own, or none
+            raise AttributeError(f"module {name!r} has no attribute {attribute!r}")
+        return getattr(upstream, attribute)
 
     namespace["__getattr__"] = __getattr__
-    if hasattr(target, "__path__") and not hasattr(module, "__path__"):
+    namespace[MARK] = True
+    if hasattr(upstream, "__path__") and "__path__" not in namespace:
         module.__path__ = []  # a package: its submodules resolve through MirrorFinder
-    return target
+    return upstream
 
 
 class _MirrorLoader(importlib.abc.Loader):
@@ -72,7 +96,8 @@ class _MirrorLoader(importlib.abc.Loader):
 
 
 class MirrorFinder(importlib.abc.MetaPathFinder):
-    """Answers for ``langgraph_fixed.<anything>`` that no file of this package provides."""
+    """Answers for ``langgraph_fixed.<mirror>.<rest>`` where ``langgraph.<mirror>.<rest>``
+    exists, and for nothing else."""
 
     def find_spec(
         self,
@@ -82,9 +107,14 @@ class MirrorFinder(importlib.abc.MetaPathFinder):
     ) -> importlib.machinery.ModuleSpec | None:
         if not fullname.startswith(PREFIX):
             return None
-        # Every langgraph name may be a package; a mirror of a plain module gets
-        # an empty __path__, so importing below it still fails naming langgraph.
-        return importlib.machinery.ModuleSpec(fullname, _MirrorLoader(), is_package=True)
+        parent = sys.modules.get(fullname.rpartition(".")[0])
+        if not getattr(parent, MARK, False):
+            return None
+        upstream = _spec(target_name(fullname))
+        if upstream is None:
+            return None
+        is_package = upstream.submodule_search_locations is not None
+        return importlib.machinery.ModuleSpec(fullname, _MirrorLoader(), is_package=is_package)
 
 
 def install_finder() -> None:

@@ -7,27 +7,24 @@ unless the environment variable ``LANGGRAPH_FIXED`` is set to ``1`` (or
 child processes (subprocess, multiprocessing spawn and forkserver, uvicorn and
 gunicorn workers) inherit it, so each of them is fixed too.
 
-Start-up stays cheap: nothing from LangChain is imported here. If
-``langchain_core.runnables.utils`` is already loaded the fixes are applied at
-once; otherwise an import hook applies them right after that module is first
-imported, before anything can build a graph. Fixes whose target module is not
-loaded yet then are applied right after that module is imported in turn (never
-imported by us from inside another import).
+Start-up stays cheap: this module imports only the post-import hooks. When
+the first of LangChain's or LangGraph's packages is imported, ``apply()`` runs
+(in the hook, right after that package's own ``__init__``); it applies the
+fixes whose modules are loaded and leaves the others waiting for their
+modules' imports, so that each fix is in place before anything can use it.
 """
 
 from __future__ import annotations
 
-import importlib.abc
-import importlib.machinery
-import importlib.util
 import os
-import sys
 import warnings
-from collections.abc import Sequence
 from types import ModuleType
 
+from langgraph_fixed import _hooks
+
 ENV_VAR = "LANGGRAPH_FIXED"
-TRIGGER = "langchain_core.runnables.utils"
+#: Every fix's module lives in one of these packages (a test checks the registry).
+PACKAGES = ("langchain_core", "langgraph", "langchain")
 _TRUE = frozenset({"1", "true", "yes", "on"})
 
 
@@ -37,88 +34,19 @@ def requested(environ: dict[str, str] | None = None) -> bool:
     return value.strip().lower() in _TRUE
 
 
-def _apply() -> None:
-    """Apply the fixes whose targets are loaded; watch the imports of the others."""
+def _apply(package: ModuleType) -> None:
     try:
-        from langgraph_fixed import FixState, apply
+        from langgraph_fixed._engine import apply
 
-        report = apply(loaded_only=True)
-        waiting = {
-            s.target.rsplit(".", 1)[0]
-            for s in report
-            if s.state is FixState.INACTIVE and s.reason.startswith("waiting for")
-        }
-        if waiting:
-            _hook().watch(waiting)
+        apply()
     except Exception as exc:  # never take the host process down at start-up
         warnings.warn(f"langgraph-fixed could not apply its fixes: {exc!r}", stacklevel=2)
 
 
-class _ApplyAfterExec(importlib.abc.Loader):
-    """Wraps the real loader of the trigger module; applies the fixes after it ran."""
-
-    def __init__(self, loader: importlib.abc.Loader) -> None:
-        self._loader = loader
-
-    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
-        return self._loader.create_module(spec)
-
-    def exec_module(self, module: ModuleType) -> None:
-        self._loader.exec_module(module)
-        _apply()
-
-    def __getattr__(self, name: str) -> object:  # get_source, get_filename, ...
-        return getattr(self._loader, name)
-
-
-class ApplyOnImport(importlib.abc.MetaPathFinder):
-    """Applies the fixes right after any watched module is first imported (once each)."""
-
-    def __init__(self, names: set[str]) -> None:
-        self._names = set(names)
-
-    def watch(self, names: set[str]) -> None:
-        self._names |= {n for n in names if n not in sys.modules}
-
-    def find_spec(
-        self,
-        fullname: str,
-        path: Sequence[str] | None,
-        target: ModuleType | None = None,
-    ) -> importlib.machinery.ModuleSpec | None:
-        if fullname not in self._names:
-            return None
-        self._names.discard(fullname)
-        if self in sys.meta_path:  # find the real spec without ourselves
-            sys.meta_path.remove(self)
-            try:
-                spec = importlib.util.find_spec(fullname)
-            finally:
-                sys.meta_path.insert(0, self)
-        else:
-            spec = importlib.util.find_spec(fullname)
-        if spec is None or spec.loader is None:
-            return spec
-        spec.loader = _ApplyAfterExec(spec.loader)
-        return spec
-
-
-def _hook() -> ApplyOnImport:
-    """The installed hook (installing one if needed)."""
-    for finder in sys.meta_path:
-        if isinstance(finder, ApplyOnImport):
-            return finder
-    hook = ApplyOnImport(set())
-    sys.meta_path.insert(0, hook)
-    return hook
-
-
 def install() -> None:
-    """Apply now if LangChain is loaded, else as soon as it is; safe to call twice."""
+    """Apply the fixes when LangChain or LangGraph is first imported (now, if it is)."""
     try:
-        if TRIGGER in sys.modules:
-            _apply()
-        else:
-            _hook().watch({TRIGGER})
+        for package in PACKAGES:
+            _hooks.when_imported(package, _apply)
     except Exception as exc:
         warnings.warn(f"langgraph-fixed could not install its hook: {exc!r}", stacklevel=2)

@@ -8,26 +8,37 @@ command with the fixes applied.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import langgraph_fixed
-from langgraph_fixed._core import CacheSize
-from langgraph_fixed.selfcheck import SCENARIOS, Retention, measure, upstream_cache_cleared
+
+if TYPE_CHECKING:
+    from langgraph_fixed.diagnostics.scenarios import Retention, Scenario
+    from langgraph_fixed.fixes._base import CacheSize
+
+
+def _scenarios() -> tuple[Scenario, ...]:
+    from langgraph_fixed.diagnostics.scenarios import SCENARIOS
+
+    return SCENARIOS
 
 
 def _measure_all(requests: int, names: set[str] | None) -> dict[str, Retention | str]:
+    from langgraph_fixed.diagnostics.caches import upstream_caches_cleared
+    from langgraph_fixed.diagnostics.scenarios import measure
+
     results: dict[str, Retention | str] = {}
-    for scenario in SCENARIOS:
+    for scenario in _scenarios():
         if names and scenario.name not in names:
             continue
         try:
-            with upstream_cache_cleared():
+            with upstream_caches_cleared():
                 results[scenario.name] = measure(scenario, requests)
         except Exception as exc:  # an install without, say, langgraph-prebuilt
             results[scenario.name] = f"could not run: {exc!r}"
@@ -52,8 +63,11 @@ def doctor(
     written there as JSON (``-`` for standard output, in which case nothing
     else is printed). Without ``live`` the leak check is skipped (and nothing
     is reverted); without ``apply`` the fixes are reported as they stand in
-    this process, not applied first.
+    this process, not applied first. Every scenario the installed versions
+    can run is run, and each row names the fixes it proves.
     """
+    from langgraph_fixed.diagnostics.caches import import_targets, live_cache_sizes
+
     quiet = json_path == "-"
     say = (lambda *args: None) if quiet else print
     versions = langgraph_fixed.installed_versions()
@@ -70,24 +84,24 @@ def doctor(
         say(f"\nLive check: each scenario built and run {requests} times, then dropped")
         say("(payloads standing for connections or indexes, still alive after gc.collect())")
         before = _measure_all(requests, names)
-    from langgraph_fixed.scan import live_cache_sizes
-
-    if apply:
-        report = langgraph_fixed.apply()
-    else:  # the imports first: a start-up hook (`langgraph-fixed run`) applies fixes on them
-        live_cache_sizes(import_modules=True)
-        report = langgraph_fixed.status()
+    # every fix's module first: apply() leaves a fix waiting for its module's import,
+    # and a start-up hook (`langgraph-fixed run`) applies fixes on these imports
+    import_targets()
+    report = langgraph_fixed.apply() if apply else langgraph_fixed.status()
     if live:
         after = _measure_all(requests, names)
 
     still_leaking = []
     if live:
-        say(f"\n  {'scenario':<28} {'without the fix':>18} {'with the fix':>16}")
-        for name, result in before.items():
-            fixed = after[name]
-            say(f"  {name:<28} {_cell(result):>18} {_cell(fixed):>16}")
-            if isinstance(fixed, Retention) and fixed.alive:
-                still_leaking.append(name)
+        say(f"\n  {'scenario':<28} {'without the fix':>18} {'with the fix':>16}  proves")
+        for scenario in _scenarios():
+            if scenario.name not in before:
+                continue
+            result, fixed = before[scenario.name], after[scenario.name]
+            proves = ", ".join(_active_fixes(scenario, report)) or "-"
+            say(f"  {scenario.name:<28} {_cell(result):>18} {_cell(fixed):>16}  {proves}")
+            if not isinstance(fixed, str) and fixed.alive:
+                still_leaking.append(scenario.name)
 
     say("\nFixes (after apply())" if apply else "\nFixes (as they stand in this process)")
     for line in report.format().splitlines():
@@ -95,7 +109,7 @@ def doctor(
 
     caches = live_cache_sizes(import_modules=True)
     say("\nCaches: live sizes in this process")
-    say("(in a running service: langgraph_fixed.scan.live_cache_sizes())")
+    say("(in a running service: langgraph_fixed.diagnostics.caches.live_cache_sizes())")
     for line in _cache_table(caches):
         say(f"  {line}")
 
@@ -120,17 +134,18 @@ def doctor(
                 {
                     "name": s.name,
                     "description": s.description,
+                    "fixes": list(s.fixes),
                     "without_fix": _alive_or_error(before[s.name]),
                     "with_fix": _alive_or_error(after[s.name]),
                 }
-                for s in SCENARIOS
+                for s in _scenarios()
                 if s.name in before
             ],
             "fixes": [
                 {"fix": s.fix, "state": s.state.value, "reason": s.reason, "target": s.target}
                 for s in report
             ],
-            "caches": [dataclasses.asdict(size) for size in caches],
+            "caches": [size._asdict() for size in caches],
             "ok": code == 0,
         }
         text = json.dumps(document, indent=2)
@@ -140,6 +155,12 @@ def doctor(
             Path(json_path).parent.mkdir(parents=True, exist_ok=True)
             Path(json_path).write_text(text + "\n")
     return code
+
+
+def _active_fixes(scenario: Scenario, report: langgraph_fixed.StatusReport) -> list[str]:
+    """The scenario's fixes that are applied on this install (the ones it proves)."""
+    states = {s.fix: s.state for s in report}
+    return [f for f in scenario.fixes if states.get(f) is langgraph_fixed.FixState.APPLIED]
 
 
 def _cache_table(caches: Sequence[CacheSize]) -> list[str]:
@@ -164,7 +185,7 @@ def scan_command(
     Returns 1 with ``fail_on_new`` when a cache that may receive user objects is
     neither fixed nor known safe, else 0.
     """
-    from langgraph_fixed.scan import format_table, scan
+    from langgraph_fixed.diagnostics.scan import format_table, scan
 
     result = scan(list(distributions) or None, paths)
     document = {"langgraph_fixed": langgraph_fixed.__version__, **result.as_json()}
@@ -228,7 +249,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--scenario",
         action="append",
         default=[],
-        choices=[s.name for s in SCENARIOS],
+        metavar="NAME",
         help="run only this scenario (repeatable)",
     )
     doc.add_argument(
@@ -290,6 +311,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "run":
         return run(args.argv)
     if args.command == "doctor":
+        known = [s.name for s in _scenarios()]
+        unknown = [name for name in args.scenario if name not in known]
+        if unknown:
+            parser.error(
+                f"argument --scenario: invalid choice: {unknown[0]!r} (choose from {known})"
+            )
         return doctor(args.requests, args.scenario, args.json, live=args.live, apply=args.apply)
     if args.command == "scan":
         return scan_command(args.dist, args.path, args.json, args.fail_on_new)

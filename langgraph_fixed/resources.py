@@ -51,8 +51,8 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any, Final, Generic, TypeVar
 
-from langgraph_fixed._core import LangGraphFixedWarning
-from langgraph_fixed.cache import weak_key_cache
+from langgraph_fixed._status import LangGraphFixedWarning
+from langgraph_fixed.weakcache import weak_key_cache
 
 __all__ = [
     "DEFAULT_MAX_DEPTH",

@@ -82,11 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     uncached = unpatched.get_function_nonlocals.__wrapped__
 
     sys.path.insert(0, str(ROOT))  # langgraph_fixed and tests.corpus, from the source tree
-    from langgraph_fixed.fixes.nonlocals import (
-        KNOWN_FINGERPRINTS,
-        FixedGetFunctionNonlocals,
-        source_fingerprint,
-    )
+    from langgraph_fixed.fixes._source import source_fingerprint
+    from langgraph_fixed.fixes.nonlocals import KNOWN_FINGERPRINTS, FixedGetFunctionNonlocals
     from tests import corpus
 
     ours = FixedGetFunctionNonlocals(

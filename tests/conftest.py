@@ -6,14 +6,14 @@ from typing import Any
 import pytest
 
 import langgraph_fixed
-from langgraph_fixed.selfcheck import upstream_cache_cleared
+from langgraph_fixed.diagnostics.caches import upstream_caches_cleared
 
 
 @pytest.fixture(autouse=True)
 def _unpatched_and_clean() -> Iterator[None]:
     """Every test starts and ends with upstream's code bound and its cache empty."""
     langgraph_fixed.revert()
-    with upstream_cache_cleared():
+    with upstream_caches_cleared():
         yield
     langgraph_fixed.revert()
 

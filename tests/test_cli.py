@@ -32,7 +32,7 @@ def test_doctor_shows_the_leak_and_the_fix() -> None:
     out = result.stdout
     assert "langchain-core" in out and "langgraph" in out
     row = next(line for line in out.splitlines() if "runnable_lambda_node" in line)
-    assert row.split()[1:] == ["256", "of", "260", "0", "of", "260"]
+    assert row.split()[1:] == ["256", "of", "260", "0", "of", "260", "get_function_nonlocals"]
     assert "get_function_nonlocals" in out and "applied" in out
 
 
@@ -47,7 +47,7 @@ def test_console_script() -> None:
 def test_doctor_fails_when_a_needed_fix_cannot_be_applied(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(nonlocals_fix, "KNOWN_FINGERPRINTS", {})
+    monkeypatch.setattr(nonlocals_fix.NonlocalsCacheFix, "fingerprints", {})
     with pytest.warns(UserWarning):
         code = cli.doctor(requests=3, scenarios=["get_graph_closure_lambda"])
     out = capsys.readouterr().out
@@ -85,6 +85,7 @@ def test_doctor_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
         {
             "name": "get_graph_closure_lambda",
             "description": "chain.get_graph() on a chain with a closure lambda",
+            "fixes": ["get_function_nonlocals"],
             "without_fix": 3,
             "with_fix": 0,
         }

@@ -16,8 +16,11 @@ import pytest
 import langgraph_fixed
 from langgraph_fixed import FixNotApplied, FixState, LangGraphFixedWarning
 from langgraph_fixed.fixes import nonlocals as nonlocals_fix
+from langgraph_fixed.fixes._base import Versions
 
 NAME = "get_function_nonlocals"
+#: a range no installed langchain-core is in
+OLD_CORE = Versions("langchain-core", before="0.0.1")
 
 
 def upstream() -> Any:
@@ -126,7 +129,7 @@ def test_patched_reverts_only_what_it_applied() -> None:
 
 
 def test_unrecognised_code_is_skipped_with_a_warning(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(nonlocals_fix, "KNOWN_FINGERPRINTS", {})
+    monkeypatch.setattr(nonlocals_fix.NonlocalsCacheFix, "fingerprints", {})
     original = upstream()
     with pytest.warns(LangGraphFixedWarning, match="not the code this fix knows"):
         report = langgraph_fixed.apply()
@@ -143,15 +146,15 @@ def test_unrecognised_code_is_skipped_with_a_warning(monkeypatch: pytest.MonkeyP
 def test_untested_version_is_applied_when_the_code_is_recognised(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(nonlocals_fix.NonlocalsCacheFix, "tested", ("langchain-core<0.0.1",))
+    monkeypatch.setattr(nonlocals_fix.NonlocalsCacheFix, "tested", OLD_CORE)
     status = langgraph_fixed.apply(strict=True).get(NAME)
     assert status.state is FixState.APPLIED
     assert "outside <0.0.1" in status.reason and "recognised" in status.reason
 
 
 def test_unrecognised_and_untested_names_the_versions(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(nonlocals_fix, "KNOWN_FINGERPRINTS", {})
-    monkeypatch.setattr(nonlocals_fix.NonlocalsCacheFix, "tested", ("langchain-core<0.0.1",))
+    monkeypatch.setattr(nonlocals_fix.NonlocalsCacheFix, "fingerprints", {})
+    monkeypatch.setattr(nonlocals_fix.NonlocalsCacheFix, "tested", OLD_CORE)
     with pytest.warns(LangGraphFixedWarning) as caught:
         status = langgraph_fixed.apply().get(NAME)
     assert status.state is FixState.SKIPPED
@@ -170,7 +173,7 @@ def test_upstream_without_a_cache_is_not_needed(monkeypatch: pytest.MonkeyPatch)
 
 
 def test_versions_outside_applies_to_are_not_needed(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(nonlocals_fix.NonlocalsCacheFix, "applies_to", ("langchain-core<0.0.1",))
+    monkeypatch.setattr(nonlocals_fix.NonlocalsCacheFix, "applies_to", OLD_CORE)
     original = upstream()
     status = langgraph_fixed.apply(strict=True).get(NAME)
     assert status.state is FixState.NOT_NEEDED
@@ -189,7 +192,7 @@ def test_missing_target_is_skipped(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_a_fix_that_fails_to_build_leaves_upstream_in_place(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    def boom(self: Any, original: Any) -> Any:
+    def boom(self: Any, original: Any, recognised: Any) -> Any:
         raise RuntimeError("boom")
 
     monkeypatch.setattr(nonlocals_fix.NonlocalsCacheFix, "build", boom)

@@ -22,9 +22,8 @@ from typing_extensions import TypedDict
 
 import langgraph_fixed
 from langgraph_fixed import cli
-from langgraph_fixed.cache_scenarios import lambda_input_schema
-from langgraph_fixed.scan import KNOWN_SAFE
-from langgraph_fixed.selfcheck import Payload, run_requests
+from langgraph_fixed.diagnostics.caches import KNOWN_SAFE
+from langgraph_fixed.diagnostics.scenarios import Payload, lambda_input_schema, run_requests
 
 NONLOCALS = "langchain_core.runnables.utils.get_function_nonlocals"
 ROOT = Path(__file__).resolve().parents[1]
@@ -157,7 +156,7 @@ def test_full_doctor_json_keeps_its_keys_and_adds_caches(
     assert {"versions", "requests", "scenarios", "fixes", "ok", "caches"} <= set(document)
     assert document["requests"] == 3 and document["live"] is True
     (scenario,) = document["scenarios"]
-    assert set(scenario) == {"name", "description", "without_fix", "with_fix"}
+    assert set(scenario) == {"name", "description", "fixes", "without_fix", "with_fix"}
     assert (scenario["without_fix"], scenario["with_fix"]) == (3, 0)
     for cache in document["caches"]:
         assert set(cache) == {
@@ -200,7 +199,7 @@ def test_known_safe_cache_sizes_are_live(capsys: pytest.CaptureFixture[str]) -> 
 
 def test_live_cache_sizes_imports_nothing_unless_asked() -> None:
     code = (
-        "import sys; from langgraph_fixed.scan import live_cache_sizes as sizes; "
+        "import sys; from langgraph_fixed.diagnostics.caches import live_cache_sizes as sizes; "
         "assert sizes() == (), sizes(); "
         "assert not [m for m in sys.modules if m.startswith(('langchain', 'langgraph.'))]; "
         "assert any(s.name.endswith('get_function_nonlocals') for s in sizes(import_modules=True))"

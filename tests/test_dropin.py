@@ -82,7 +82,7 @@ def test_importing_a_mirror_applies_the_fix_without_apply() -> None:
     code = """
 import json
 from langgraph_fixed.graph import StateGraph
-from langgraph_fixed.selfcheck import SCENARIOS, measure
+from langgraph_fixed.diagnostics.scenarios import SCENARIOS, measure
 import langgraph_fixed
 scenario = next(s for s in SCENARIOS if s.name == "runnable_lambda_node")
 state = langgraph_fixed.status().get("get_function_nonlocals").state.value
@@ -104,24 +104,99 @@ print(json.dumps({"cached": hasattr(utils.get_function_nonlocals, "cache_info")
     assert python(code) == {"cached": True}
 
 
-def test_missing_modules_fail_naming_the_langgraph_module() -> None:
-    with pytest.raises(ModuleNotFoundError) as exc:
-        importlib.import_module("langgraph_fixed.no_such_module")
-    assert exc.value.name == "langgraph.no_such_module"
-    assert "langgraph.no_such_module" in str(exc.value)
-    assert "langgraph_fixed.no_such_module" not in sys.modules
+def test_a_typo_raises_naming_itself_and_applies_nothing() -> None:
+    """``langgraph_fixed.leak`` and ``langgraph_fixed.graph.nope``: the usual error, no fix."""
+    code = """
+import json, sys
+import langgraph_fixed
+out = {}
+for name in ("langgraph_fixed.leak", "langgraph_fixed.graph.nope"):
+    try:
+        __import__(name)
+    except ModuleNotFoundError as exc:
+        out[name] = [exc.name, name in str(exc), name in sys.modules]
+    if name == "langgraph_fixed.leak":
+        out["after the typo"] = sorted({s.state.value for s in langgraph_fixed.status()})
+print(json.dumps(out))
+"""
+    assert python(code) == {
+        "langgraph_fixed.leak": ["langgraph_fixed.leak", True, False],
+        "after the typo": ["not applied"],
+        "langgraph_fixed.graph.nope": ["langgraph_fixed.graph.nope", True, False],
+    }
 
 
-def test_own_modules_win_over_mirrors() -> None:
-    from langgraph_fixed import cache
+def test_a_mirror_of_a_module_this_langgraph_lacks_fails_before_applying() -> None:
+    code = """
+import json, sys, langgraph_fixed
+sys.modules["langgraph.lgf_probe_missing"] = None  # a module langgraph has not got
+try:
+    import langgraph_fixed.lgf_probe_missing
+except ModuleNotFoundError as exc:
+    print(json.dumps({"name": exc.name}))
+"""
+    # no file exists for that name: the finder is not asked at the top level
+    assert python(code) == {"name": "langgraph_fixed.lgf_probe_missing"}
 
-    assert hasattr(cache, "WeakKeyCache")
+
+def test_the_finder_answers_only_below_a_mirror() -> None:
+    from langgraph_fixed._mirror import MirrorFinder
+
+    finder = MirrorFinder()
+    import langgraph_fixed.graph  # noqa: F401 - a mirror, and the finder's installer
+
+    assert finder.find_spec("langgraph_fixed.graph.message", None) is not None
+    assert finder.find_spec("langgraph_fixed.graph.nope", None) is None
+    assert finder.find_spec("langgraph_fixed.fixes.nope", None) is None  # our own package
+    assert finder.find_spec("langgraph_fixed.leak", None) is None  # the top level
+    assert finder.find_spec("langgraph.graph", None) is None
+
+
+def test_importing_langgraph_fixed_installs_no_finder() -> None:
+    code = """
+import json, sys
+import langgraph_fixed
+print(json.dumps({"finders": [type(f).__name__ for f in sys.meta_path
+                               if type(f).__module__.startswith("langgraph_fixed")]}))
+"""
+    assert python(code) == {"finders": []}
+
+
+def test_langgraph_fixed_cache_mirrors_langgraph_cache() -> None:
+    import langgraph_fixed.weakcache
+
+    assert hasattr(langgraph_fixed.weakcache, "WeakKeyCache")
     pytest.importorskip("langgraph.cache.memory", reason="langgraph.cache is newer (0.4+)")
     import langgraph.cache.memory
 
     from langgraph_fixed.cache.memory import InMemoryCache
 
     assert InMemoryCache is langgraph.cache.memory.InMemoryCache
+    assert not hasattr(importlib.import_module("langgraph_fixed.cache"), "WeakKeyCache")
+
+
+def test_every_top_level_langgraph_module_has_a_mirror() -> None:
+    import pkgutil
+
+    import langgraph
+
+    mirrors = {m.name for m in pkgutil.iter_modules(langgraph_fixed_path())}
+    public = {
+        m.name for m in pkgutil.iter_modules(langgraph.__path__) if not m.name.startswith("_")
+    }
+    public |= {"checkpoint", "store", "cache"} & set(dir_names(langgraph.__path__))
+    assert public <= mirrors, sorted(public - mirrors)
+
+
+def langgraph_fixed_path() -> list[str]:
+    import langgraph_fixed
+
+    return list(langgraph_fixed.__path__)
+
+
+def dir_names(paths: list[str]) -> list[str]:
+    """Sub-directories of a namespace package's paths (namespace sub-packages included)."""
+    return [p.name for path in paths for p in Path(path).iterdir() if p.is_dir()]
 
 
 @pytest.mark.parametrize("example", ["example_fixed.py", "example_langgraph.py"])

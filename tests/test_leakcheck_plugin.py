@@ -2,7 +2,7 @@
 
 Each inner run is a subprocess (``pytester.runpytest_subprocess``), so it
 starts with upstream's cache empty and the library unpatched, unless it loads
-``-p langgraph_fixed.pytest_apply``, which applies the fixes. Which inner tests
+``-p langgraph_fixed.testing.apply``, which applies the fixes. Which inner tests
 must fail unpatched follows ``LEAKS_UPSTREAM`` from ``tests/test_leaks.py``.
 """
 
@@ -34,12 +34,12 @@ def _plugin_args() -> tuple[str, ...]:
         ep.name == "langgraph_fixed_leakcheck"
         for ep in importlib.metadata.entry_points(group="pytest11")
     )
-    name = "langgraph_fixed_leakcheck" if installed else "langgraph_fixed.pytest_leakcheck"
+    name = "langgraph_fixed_leakcheck" if installed else "langgraph_fixed.testing.leakcheck"
     return ("-p", name)
 
 
 PLUGIN = _plugin_args()
-APPLY = ("-p", "langgraph_fixed.pytest_apply")
+APPLY = ("-p", "langgraph_fixed.testing.apply")
 BASE = ("-p", "no:cacheprovider", "--strict-markers", "-W", "ignore::DeprecationWarning")
 
 GRAPHS = '''
@@ -114,7 +114,7 @@ import pytest
 from graphs import IndexRetriever, answer
 from langchain_core.retrievers import BaseRetriever
 from langchain_core.tools import BaseTool
-from langgraph_fixed.pytest_leakcheck import leakcheck
+from langgraph_fixed.testing.leakcheck import leakcheck
 
 
 @pytest.mark.leakcheck
@@ -316,7 +316,7 @@ def test_the_plugin_keeps_nothing_alive(pytester: pytest.Pytester) -> None:
         import weakref
 
         import pytest
-        from langgraph_fixed.selfcheck import Payload
+        from langgraph_fixed.diagnostics.scenarios import Payload
 
         KEEP = []
         REFS = []
@@ -370,5 +370,5 @@ def test_entry_point_declared() -> None:
     tomllib = pytest.importorskip("tomllib")
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     plugins = project["entry-points"]["pytest11"]
-    assert plugins == {"langgraph_fixed_leakcheck": "langgraph_fixed.pytest_leakcheck"}
+    assert plugins == {"langgraph_fixed_leakcheck": "langgraph_fixed.testing.leakcheck"}
     assert importlib.util.find_spec(plugins["langgraph_fixed_leakcheck"]) is not None

@@ -27,18 +27,19 @@ from pydantic import BaseModel, Field
 from typing_extensions import TypedDict
 
 import langgraph_fixed
-from langgraph_fixed.cache_scenarios import (
+from langgraph_fixed.diagnostics.scenarios import (
+    Payload,
     agent_with_state_schema,
     graph_input_jsonschema,
     lambda_input_schema,
     parallel_output_schema,
     pydantic_state_graph,
     root_state_jsonschema,
+    run_requests,
     state_with_request_field_types,
     tool_dumped_to_json,
 )
-from langgraph_fixed.fixes import pydantic_models
-from langgraph_fixed.selfcheck import Payload, run_requests
+from langgraph_fixed.fixes import model_factories
 
 REQUESTS = 300  # more than the 256 entries of the largest cache here
 
@@ -250,7 +251,7 @@ def test_long_lived_tells_module_level_from_per_request() -> None:
         int, str, None, ..., type(None), Any, Optional[int], list[str], int | None,  # noqa: UP045
         typing.Literal["a", 1], AnyMessage, Annotated[list[AnyMessage], add_messages],
         ModuleLevel, (str, None), (int, ...), Field(default=1), dict[str, Any],
-        pydantic_models.long_lived, typing.Union[int, str],  # noqa: UP007
+        model_factories.long_lived, typing.Union[int, str],  # noqa: UP007
     ]  # fmt: skip
     short_lived = [
         Local, LocalDict, list[Local], Optional[Local], Local | None,  # noqa: UP045
@@ -259,9 +260,9 @@ def test_long_lived_tells_module_level_from_per_request() -> None:
         Field(default=Payload()),
     ]  # fmt: skip
     for obj in long_lived:
-        assert pydantic_models.long_lived(obj), obj
+        assert model_factories.long_lived(obj), obj
     for obj in short_lived:
-        assert not pydantic_models.long_lived(obj), obj
+        assert not model_factories.long_lived(obj), obj
 
 
 def model_description(model: Any) -> Any:
@@ -314,7 +315,7 @@ def test_model_factory_returns_what_upstream_returns(fix: str) -> None:
             model = fixed(*args, **kwargs)
             assert model_description(model) == want, (args, kwargs)
             assert fixed(*args, **kwargs) is model, "the same key gives the same class"
-            if pydantic_models.all_long_lived(args, kwargs):
+            if model_factories.all_long_lived(args, kwargs):
                 assert original(*args, **kwargs) is model, "long-lived keys: upstream's entry"
         with pytest.raises(TypeError):  # unhashable, as from lru_cache: callers fall back
             if attribute == "_create_root_model_cached":

@@ -68,7 +68,7 @@ def _pth_installed() -> bool:
 def test_environment_switch_alone() -> None:
     """LANGGRAPH_FIXED=1, no wrapper and no PYTHONPATH trick: the installed .pth does it."""
     code = (
-        "import json; from langgraph_fixed.selfcheck import SCENARIOS, measure; "
+        "import json; from langgraph_fixed.diagnostics.scenarios import SCENARIOS, measure; "
         "s = next(s for s in SCENARIOS if s.name == 'get_graph_closure_lambda'); "
         "print(json.dumps({'alive': measure(s, 300).alive}))"
     )

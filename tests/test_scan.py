@@ -15,8 +15,9 @@ import pytest
 from packaging.version import Version
 
 from langgraph_fixed import cli
+from langgraph_fixed.diagnostics.caches import KNOWN_SAFE
+from langgraph_fixed.diagnostics.scan import FoundCache, ScanResult, scan, scan_source
 from langgraph_fixed.fixes import FIXES
-from langgraph_fixed.scan import KNOWN_SAFE, FoundCache, ScanResult, scan, scan_source
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -132,7 +133,7 @@ def test_every_fix_target_that_is_a_cache_is_found(installed_scan: ScanResult) -
 
 def test_the_scan_imports_nothing_it_scans() -> None:
     code = (
-        "import sys; from langgraph_fixed.scan import scan; r = scan(); "
+        "import sys; from langgraph_fixed.diagnostics.scan import scan; r = scan(); "
         "assert r.caches; "
         "bad = [m for m in sys.modules if m.split('.')[0] in ('langchain_core', 'langchain')"
         " or m.startswith('langgraph.')]; assert not bad, bad"

@@ -23,7 +23,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
-from langgraph_fixed.cache import CacheInfo
+from langgraph_fixed.weakcache import CacheInfo
 
 V = TypeVar("V")
 
@@ -83,6 +83,8 @@ class ClassStoredCache:
     a class goes to upstream's cached function, as does nothing else. Upstream's
     uncached function is ``__wrapped__``; the cache API is ``functools``'.
     """
+
+    __langgraph_fixed__ = True
 
     def __init__(self, original: Any, attribute: str) -> None:
         self.__wrapped__: Callable[..., Any] = original.__wrapped__

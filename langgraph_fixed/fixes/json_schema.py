@@ -27,54 +27,35 @@ The fix
 from __future__ import annotations
 
 import inspect
-import sys
+from types import ModuleType
 from typing import Any
 
-from langgraph_fixed._core import Fix
-from langgraph_fixed.fixes._lru import cached_function_not_needed, unknown_fingerprint
+from langgraph_fixed.fixes._base import Fix, Unrecognised, Versions
 from langgraph_fixed.fixes._memo import ClassStoredCache
 
 #: Fingerprints (``source_fingerprint``) of the uncached body this fix expects:
 #: identical in langchain-core 1.6.1, 1.6.13, 1.7.0, 1.8.0, 1.8.3 and 1.8.4.
-KNOWN_FINGERPRINTS = frozenset({"7adcf935e472aa3e"})
+KNOWN_FINGERPRINTS = {"7adcf935e472aa3e": None}
 
 #: The attribute the entry is stored under in each args-schema class.
 MEMO_ATTRIBUTE = "__langgraph_fixed_json_schema__"
 
 
-class FixedModelJsonSchema(ClassStoredCache):
-    """Drop-in for ``_model_json_schema`` that stores each result in its class."""
-
-    def __init__(self, original: Any) -> None:
-        super().__init__(original, MEMO_ATTRIBUTE)
-
-
-class ModelJsonSchemaCacheFix(Fix):
+class ModelJsonSchemaCacheFix(Fix[None]):
     name = "model_json_schema"
     summary = "tool args-schema JSON schemas stored in their class, not pinned"
     module = "langchain_core.tools.structured"
     attribute = "_model_json_schema"
-    applies_to = ("langchain-core>=1.6.1",)
-    tested = ("langchain-core>=1.8.3,<=1.8.3",)
+    applies_to = Versions("langchain-core", since="1.6.1")
+    tested = Versions("langchain-core", since="1.8.3", through="1.8.3")
+    lru = True
+    fingerprints = KNOWN_FINGERPRINTS
+    callers = ("_serialize_args_schema",)
 
-    def needed(self, original: Any) -> str | None:
-        return cached_function_not_needed(original, FixedModelJsonSchema, "_model_json_schema")
-
-    def recognise(self, original: Any) -> str | None:
-        unknown, _ = unknown_fingerprint(original, KNOWN_FINGERPRINTS)
-        if unknown is not None:
-            return unknown
+    def check(self, original: Any, module: ModuleType, variant: None) -> None:
         params = list(inspect.signature(original.__wrapped__).parameters)
         if params != ["args_schema", "_rebuild_token"]:
-            return f"unexpected parameters {params}"
-        caller = getattr(sys.modules[self.module], "_serialize_args_schema", None)
-        code = getattr(caller, "__code__", None)
-        if code is None or self.attribute not in code.co_names:
-            return "_serialize_args_schema no longer calls it through the module global"
-        return None
+            raise Unrecognised(f"unexpected parameters {params}")
 
-    def build(self, original: Any) -> FixedModelJsonSchema:
-        return FixedModelJsonSchema(original)
-
-    def after_apply(self, original: Any) -> None:
-        original.cache_clear()
+    def build(self, original: Any, recognised: None) -> ClassStoredCache:
+        return ClassStoredCache(original, MEMO_ATTRIBUTE)

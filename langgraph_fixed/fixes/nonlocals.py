@@ -26,17 +26,15 @@ The fix
 from __future__ import annotations
 
 import ast
-import hashlib
 import inspect
 import sys
 import textwrap
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from types import CodeType, FunctionType, MethodType
-from typing import Any
+from types import CodeType, FunctionType, MethodType, ModuleType
+from typing import Any, NamedTuple
 
-from langgraph_fixed._core import Fix
-from langgraph_fixed.cache import CacheInfo, WeakKeyCache
+from langgraph_fixed.fixes._base import Fix, Unrecognised, Versions
+from langgraph_fixed.weakcache import CacheInfo, WeakKeyCache
 
 #: Normalised source fingerprints (see ``source_fingerprint``; the same on every
 #: Python) of the bodies of ``get_function_nonlocals`` this module mirrors, read
@@ -64,74 +62,27 @@ _UPSTREAM_ERRORS = (SyntaxError, TypeError, OSError, SystemError)
 _MISSING = object()
 
 
-def _canonical(node: Any) -> str:
-    """An AST as text, the same on every Python: fields sorted, empty ones left out.
-
-    ``ast.unparse`` and ``ast.dump`` both vary between Python versions (tuple
-    targets in parentheses, new fields such as ``type_params``, omitted
-    defaults); leaving out ``None`` and ``[]`` fields makes fields that newer
-    Pythons add invisible.
-    """
-    if isinstance(node, ast.AST):
-        fields = []
-        for name in sorted(node._fields):
-            value = getattr(node, name, None)
-            if value is None or value == []:
-                continue
-            fields.append(f"{name}={_canonical(value)}")
-        return f"{type(node).__name__}({','.join(fields)})"
-    if isinstance(node, list):
-        return "[" + ",".join(_canonical(item) for item in node) + "]"
-    return repr(node)
-
-
-def source_fingerprint(func: Callable[..., Any]) -> str:
-    """A short hash of a function's code, blind to docstrings, annotations and decorators."""
-    tree = ast.parse(textwrap.dedent(inspect.getsource(func)))
-    node = tree.body[0]
-    if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-        raise TypeError(f"{func!r} is not a def")
-    node.decorator_list = []
-    node.returns = None
-    for arg in (*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs):
-        arg.annotation = None
-    body = node.body
-    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
-        node.body = body[1:]
-
-    class _DropAnnotations(ast.NodeTransformer):
-        def visit_AnnAssign(self, stmt: ast.AnnAssign) -> ast.AST:
-            if stmt.value is None:
-                return ast.Pass()
-            return ast.Assign(targets=[stmt.target], value=stmt.value)
-
-    canonical = _canonical(_DropAnnotations().visit(node))
-    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
-
-
 #: What to take from one candidate value: each entry is an attribute path to
 #: follow from it (``()``: the value itself), in upstream's order.
 Actions = tuple[tuple[str, ...], ...]
 
 
-@dataclass
 class NonlocalsAnalysis:
     """What the source of one ``def`` reads from outside, as upstream's visitor sees it.
 
     Holds only strings: nothing here can reach a user object.
     """
 
-    #: upstream's set of names and dotted attribute chains, in its iteration order
-    order: tuple[str, ...]
-    names: frozenset[str] = field(init=False)
-    #: (chain, attribute parts after the first) for each dotted name, in order
-    dotted: tuple[tuple[str, tuple[str, ...]], ...] = field(init=False)
-    #: the read plan for the analysed code object itself, made on first use
-    own_plan: ReadPlan | None = field(default=None, init=False)
+    __slots__ = ("dotted", "names", "order", "own_plan")
 
-    def __post_init__(self) -> None:
-        self.names = frozenset(self.order)
-        self.dotted = tuple((kk, tuple(kk.split(".")[1:])) for kk in self.order if "." in kk)
+    def __init__(self, order: tuple[str, ...]) -> None:
+        #: upstream's set of names and dotted attribute chains, in its iteration order
+        self.order = order
+        self.names = frozenset(order)
+        #: (chain, attribute parts after the first) for each dotted name, in order
+        self.dotted = tuple((kk, tuple(kk.split(".")[1:])) for kk in order if "." in kk)
+        #: the read plan for the analysed code object itself, made on first use
+        self.own_plan: ReadPlan | None = None
 
     def actions(self, name: str) -> Actions:
         """What upstream takes from a global or free variable called ``name``.
@@ -159,8 +110,7 @@ class NonlocalsAnalysis:
         return ReadPlan(globals_, freevars, overlap)
 
 
-@dataclass(frozen=True)
-class ReadPlan:
+class ReadPlan(NamedTuple):
     globals: tuple[tuple[str, Actions], ...]
     freevars: tuple[tuple[int, Actions], ...]
     #: whether a free variable name is also a global name of the code
@@ -242,6 +192,8 @@ class FixedGetFunctionNonlocals:
     ``cache_info()`` / ``cache_clear()`` describe the per-code-object analysis
     cache; ``__wrapped__`` is upstream's uncached function.
     """
+
+    __langgraph_fixed__ = True
 
     def __init__(
         self,
@@ -337,41 +289,26 @@ class FixedGetFunctionNonlocals:
         return "<langgraph_fixed get_function_nonlocals (weak per-code-object cache)>"
 
 
-class NonlocalsCacheFix(Fix):
+class NonlocalsCacheFix(Fix[tuple[type[ast.NodeVisitor], bool]]):
     name = "get_function_nonlocals"
     summary = "source analysis cached per code object, values read afresh"
     module = "langchain_core.runnables.utils"
     attribute = "get_function_nonlocals"
-    applies_to = ("langchain-core>=0.3.19",)
-    tested = ("langchain-core>=0.3.45,<=1.8.3",)
-    #: which fingerprint variant recognise() saw; build() follows it
-    _closure_of_wrapped = True
+    applies_to = Versions("langchain-core", since="0.3.19")
+    tested = Versions("langchain-core", since="0.3.45", through="1.8.3")
+    lru = True
+    fingerprints = KNOWN_FINGERPRINTS
 
-    def needed(self, original: Any) -> str | None:
-        from langgraph_fixed.fixes._lru import cached_function_not_needed
+    def check(
+        self, original: Any, module: ModuleType, variant: bool
+    ) -> tuple[type[ast.NodeVisitor], bool]:
+        visitor = getattr(module, "FunctionNonLocals", None)
+        if not (isinstance(visitor, type) and issubclass(visitor, ast.NodeVisitor)):
+            raise Unrecognised("the FunctionNonLocals visitor is missing")
+        return visitor, variant
 
-        return cached_function_not_needed(
-            original, FixedGetFunctionNonlocals, "get_function_nonlocals"
-        )
-
-    def recognise(self, original: Any) -> str | None:
-        from langgraph_fixed.fixes._lru import unknown_fingerprint
-
-        unknown, fingerprint = unknown_fingerprint(original, KNOWN_FINGERPRINTS)
-        if unknown is not None:
-            return unknown
-        module = sys.modules[self.module]
-        if not isinstance(getattr(module, "FunctionNonLocals", None), type):
-            return "the FunctionNonLocals visitor is missing"
-        self._closure_of_wrapped = KNOWN_FINGERPRINTS[fingerprint]
-        return None
-
-    def build(self, original: Any) -> FixedGetFunctionNonlocals:
-        visitor = sys.modules[self.module].FunctionNonLocals
-        return FixedGetFunctionNonlocals(
-            original, visitor, closure_of_wrapped=self._closure_of_wrapped
-        )
-
-    def after_apply(self, original: Any) -> None:
-        # Whatever the lru cache pinned before apply() would stay pinned forever.
-        original.cache_clear()
+    def build(
+        self, original: Any, recognised: tuple[type[ast.NodeVisitor], bool]
+    ) -> FixedGetFunctionNonlocals:
+        visitor, closure_of_wrapped = recognised
+        return FixedGetFunctionNonlocals(original, visitor, closure_of_wrapped=closure_of_wrapped)

@@ -31,15 +31,15 @@ from __future__ import annotations
 import inspect
 import sys
 from collections.abc import Callable
+from types import ModuleType
 from typing import Any, get_args, get_origin
 
-from langgraph_fixed._core import CacheSize, Fix
-from langgraph_fixed.cache import CacheInfo
+from langgraph_fixed.fixes._base import Fix, Unrecognised, Versions
 from langgraph_fixed.fixes._memo import MISSING, ClassMemo
-from langgraph_fixed.fixes.nonlocals import source_fingerprint
+from langgraph_fixed.weakcache import CacheInfo
 
 #: ``_get_adapter`` is the same in every release that has it (0.3.28 - 0.4.7).
-KNOWN_FINGERPRINTS = frozenset({"10b1a55eefcd7aee"})
+KNOWN_FINGERPRINTS = {"10b1a55eefcd7aee": None}
 
 #: The attribute each class keeps its adapters under: {type expression: adapter}.
 MEMO_ATTRIBUTE = "__langgraph_fixed_type_adapters__"
@@ -97,6 +97,8 @@ def _owner(tp: Any) -> Any:
 class FixedGetAdapter:
     """Drop-in for ``_get_adapter``: adapters kept in the class their type is about."""
 
+    __langgraph_fixed__ = True
+
     def __init__(self, original: Callable[[Any], Any], compute: Callable[[Any], Any]) -> None:
         self._original = original
         self._compute = compute
@@ -145,69 +147,33 @@ class FixedGetAdapter:
         return "<langgraph_fixed _get_adapter (adapters stored in each field type's class)>"
 
 
-class SchemaAdapterCacheFix(Fix):
+Adapt = Callable[[Any], Any]
+
+
+class SchemaAdapterCacheFix(Fix[Adapt]):
     name = "schema_type_adapter"
     summary = "type adapters of state-schema fields stored in their class, not pinned"
     module = "langgraph.graph.schema_utils"
     attribute = "_get_adapter"
-    applies_to = ("langgraph>=0.3.28,<0.4.8",)
-    #: the matrix runs 0.3.34 and 0.4.7; every release in between has the known code
-    tested = ("langgraph>=0.3.34,<=0.4.7",)
+    applies_to = Versions("langgraph", since="0.3.28", before="0.4.8")
+    tested = Versions("langgraph", since="0.3.34", through="0.4.7")
+    fingerprints = KNOWN_FINGERPRINTS
+    # the coercer must look the function up as a module global, at call time
+    callers = ("SchemaCoercionMapper._build_coercer",)
     #: the unbounded dict and the lru cache behind it that ``_get_adapter`` fills
     caches = ("_adapter_cache", "_adapter_for")
 
-    def needed(self, original: Any) -> str | None:
-        if isinstance(original, FixedGetAdapter):
-            return "already replaced by langgraph-fixed"
-        return None
-
-    def recognise(self, original: Any) -> str | None:
-        try:
-            fingerprint = source_fingerprint(original)
-        except Exception as exc:
-            return f"its source cannot be read ({exc!r})"
-        if fingerprint not in KNOWN_FINGERPRINTS:
-            return f"unknown source fingerprint {fingerprint}"
-        module = sys.modules[self.module]
+    def check(self, original: Any, module: ModuleType, variant: None) -> Adapt:
+        """Upstream's uncached adapter factory (``_adapter_for.__wrapped__``)."""
         adapter_for = getattr(module, "_adapter_for", None)
         compute = getattr(adapter_for, "__wrapped__", None)
         if not (callable(compute) and hasattr(adapter_for, "cache_clear")):
-            return "_adapter_for is not an lru-cached function"
+            raise Unrecognised("_adapter_for is not an lru-cached function")
         if list(inspect.signature(compute).parameters) != ["tp"]:
-            return "_adapter_for does not take one type"
+            raise Unrecognised("_adapter_for does not take one type")
         if not isinstance(getattr(module, "_adapter_cache", None), dict):
-            return "no module-level _adapter_cache"
-        mapper = getattr(module, "SchemaCoercionMapper", None)
-        # the coercer must look the function up as a module global, at call time
-        builder = inspect.getattr_static(mapper, "_build_coercer", None)
-        code = getattr(builder, "__code__", None)
-        if code is None or self.attribute not in code.co_names:
-            return "SchemaCoercionMapper._build_coercer no longer calls it by name"
-        return None
+            raise Unrecognised("no module-level _adapter_cache")
+        return compute  # type: ignore[no-any-return]
 
-    def build(self, original: Any) -> FixedGetAdapter:
-        compute = sys.modules[self.module]._adapter_for.__wrapped__
-        return FixedGetAdapter(original, compute)
-
-    def after_apply(self, original: Any) -> None:
-        # what upstream's caches pinned so far would stay pinned for ever
-        module = sys.modules[self.module]
-        module._adapter_cache.clear()
-        module._adapter_for.cache_clear()
-
-    def cache_sizes(self, original: Any, replacement: Any | None) -> list[CacheSize]:
-        """Upstream's ``_adapter_cache`` (a dict) and ``_adapter_for`` (lru), and the fix's."""
-        module = sys.modules[self.module]
-        sizes = []
-        adapters = getattr(module, "_adapter_cache", None)
-        if isinstance(adapters, dict):
-            name = f"{self.module}._adapter_cache"
-            sizes.append(CacheSize(name, "upstream", len(adapters), None, self.name))
-        for obj, name, kind in (
-            (getattr(module, "_adapter_for", None), f"{self.module}._adapter_for", "upstream"),
-            (replacement, self.target, "fix"),
-        ):
-            size = CacheSize.of(obj, name, kind, self.name)
-            if size is not None:
-                sizes.append(size)
-        return sizes
+    def build(self, original: Any, recognised: Adapt) -> FixedGetAdapter:
+        return FixedGetAdapter(original, recognised)

@@ -21,49 +21,28 @@ The fix
 
 from __future__ import annotations
 
-import ast
 import inspect
-import sys
-import textwrap
 import threading
 import weakref
+from types import ModuleType
 from typing import Any
 
-from langgraph_fixed._core import CacheSize, Fix
-from langgraph_fixed.fixes.nonlocals import source_fingerprint
+from langgraph_fixed.fixes._base import CacheSize, Fix, Unrecognised, Versions
+from langgraph_fixed.fixes._source import init_guard
 
 #: Fingerprints of upstream's ``SchemaCoercionMapper.__new__`` (read from every
 #: release that has it): 0.3.9 - 0.3.15 (a class attribute ``_cache``, keyword
 #: ``max_depth=5``), 0.3.16 - 0.3.27 (a module ``_cache``, ``type_hints``), and
 #: 0.3.28 - 0.4.7 (keyword-only ``max_depth=12``, ``setdefault``). All key one
 #: instance on (schema, max_depth).
-KNOWN_FINGERPRINTS = frozenset({"7d018aecbd1b2962", "5ff9dcd0f0e2be38", "7a7cf3b0e0b0be04"})
+KNOWN_FINGERPRINTS = {
+    "7d018aecbd1b2962": None,
+    "5ff9dcd0f0e2be38": None,
+    "7a7cf3b0e0b0be04": None,
+}
 
-
-def _init_guard(init: Any) -> str | None:
-    """The attribute upstream's ``__init__`` checks to run only once, if it does."""
-    tree = ast.parse(textwrap.dedent(inspect.getsource(init)))
-    node = tree.body[0]
-    if not isinstance(node, ast.FunctionDef):
-        return None
-    body = [
-        stmt
-        for stmt in node.body
-        if not (isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant))
-    ]
-    first = body[0] if body else None
-    if not (
-        isinstance(first, ast.If)
-        and isinstance(first.test, ast.Call)
-        and isinstance(first.test.func, ast.Name)
-        and first.test.func.id == "hasattr"
-        and len(first.test.args) == 2
-        and isinstance(first.test.args[1], ast.Constant)
-        and len(first.body) == 1
-        and isinstance(first.body[0], ast.Return)
-    ):
-        return None
-    return str(first.test.args[1].value)
+#: Where the replacement class keeps its instances (schema -> {depth: mapper}).
+INSTANCES = "_langgraph_fixed_instances"
 
 
 def build_weak_mapper_class(original: type) -> type:
@@ -99,72 +78,42 @@ def build_weak_mapper_class(original: type) -> type:
         "__module__": original.__module__,
         "__qualname__": original.__qualname__,
         "__doc__": original.__doc__,
-        "_langgraph_fixed_instances": instances,
+        "__langgraph_fixed__": True,
+        INSTANCES: instances,
     }
     return type(original.__name__, (original,), namespace)
 
 
-class SchemaCoercionMapperFix(Fix):
+class SchemaCoercionMapperFix(Fix[None]):
     name = "schema_coercion_mapper"
     summary = "pydantic state-schema mappers shared while used, not pinned forever"
     module = "langgraph.graph.schema_utils"
     attribute = "SchemaCoercionMapper"
-    applies_to = ("langgraph>=0.3.9,<0.4.8",)
-    #: the matrix runs 0.3.15, 0.3.34 and 0.4.7 (one release per known fingerprint)
-    tested = ("langgraph>=0.3.15,<=0.4.7",)
+    applies_to = Versions("langgraph", since="0.3.9", before="0.4.8")
+    tested = Versions("langgraph", since="0.3.15", through="0.4.7")
+    fingerprints = KNOWN_FINGERPRINTS
+    fingerprinted = "__new__"
     # the WeakKeyDictionary: a class attribute up to 0.3.15, a module global after
     caches = ("SchemaCoercionMapper._cache", "_cache")
 
-    def needed(self, original: Any) -> str | None:
-        if "_langgraph_fixed_instances" in getattr(original, "__dict__", {}):
-            return "already replaced by langgraph-fixed"
-        return None
-
-    def recognise(self, original: Any) -> str | None:
-        if not isinstance(original, type):
-            return "not a class"
+    def check(self, original: Any, module: ModuleType, variant: None) -> None:
         try:
-            fingerprint = source_fingerprint(original.__dict__["__new__"])
-            guard = _init_guard(original.__dict__["__init__"])
+            guard = init_guard(original.__dict__["__init__"])
         except Exception as exc:
-            return f"its source cannot be read ({exc!r})"
-        if fingerprint not in KNOWN_FINGERPRINTS:
-            return f"unknown source fingerprint of __new__ {fingerprint}"
+            raise Unrecognised(f"its source cannot be read ({exc!r})") from None
         if guard is None:
-            return "__init__ does not return early on an initialised instance"
+            raise Unrecognised("__init__ does not return early on an initialised instance")
         params = inspect.signature(original.__new__).parameters
         if "schema" not in params or "max_depth" not in params:
-            return f"unexpected __new__ parameters {list(params)}"
-        return None
+            raise Unrecognised(f"unexpected __new__ parameters {list(params)}")
 
-    def build(self, original: Any) -> type:
+    def build(self, original: Any, recognised: None) -> type:
         return build_weak_mapper_class(original)
-
-    def _upstream_cache(self, original: Any) -> tuple[str, weakref.WeakKeyDictionary[Any, Any]]:
-        """Upstream's ``_cache`` and its name; ``KeyError`` if this version has none."""
-        for owner, prefix in ((original, f"{self.target}."), (sys.modules[self.module], "")):
-            cache = vars(owner).get("_cache")
-            if isinstance(cache, weakref.WeakKeyDictionary):
-                return f"{prefix or self.module + '.'}_cache", cache
-        raise KeyError("_cache")
-
-    def after_apply(self, original: Any) -> None:
-        # Whatever upstream's cache pinned so far would stay pinned for ever.
-        for owner in (original, sys.modules[self.module]):
-            cache = vars(owner).get("_cache")
-            if isinstance(cache, weakref.WeakKeyDictionary):
-                cache.clear()
 
     def cache_sizes(self, original: Any, replacement: Any | None) -> list[CacheSize]:
         """Schemas in upstream's ``_cache`` and schemas with a live mapper in the replacement."""
-        sizes = []
-        try:
-            name, cache = self._upstream_cache(original)
-        except KeyError:
-            pass
-        else:
-            sizes.append(CacheSize(name, "upstream", len(cache), None, self.name))
-        instances = vars(replacement).get("_langgraph_fixed_instances") if replacement else None
+        sizes = super().cache_sizes(original, None)
+        instances = vars(replacement).get(INSTANCES) if replacement is not None else None
         if isinstance(instances, weakref.WeakKeyDictionary):
             sizes.append(CacheSize(self.target, "fix", len(instances), None, self.name))
         return sizes

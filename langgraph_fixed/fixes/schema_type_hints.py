@@ -21,50 +21,28 @@ The fix
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
-from langgraph_fixed._core import Fix
-from langgraph_fixed.fixes._lru import cached_function_not_needed, unknown_fingerprint
+from langgraph_fixed.fixes._base import Fix, Versions
 from langgraph_fixed.fixes._memo import ClassStoredCache
 
 #: Fingerprint of the uncached body (``return get_type_hints(schema,
 #: include_extras=True)``): the same in langchain 1.2.16 - 1.5.0.
-KNOWN_FINGERPRINTS = frozenset({"04b5b5720f6ae187"})
+KNOWN_FINGERPRINTS = {"04b5b5720f6ae187": None}
 
 MEMO_ATTRIBUTE = "__langgraph_fixed_type_hints__"
 
 
-class FixedSchemaTypeHints(ClassStoredCache):
-    """Drop-in for ``_get_schema_type_hints`` that stores each result in its class."""
-
-    def __init__(self, original: Any) -> None:
-        super().__init__(original, MEMO_ATTRIBUTE)
-
-
-class SchemaTypeHintsCacheFix(Fix):
+class SchemaTypeHintsCacheFix(Fix[None]):
     name = "agent_schema_type_hints"
     summary = "create_agent state-schema hints stored in their class, not pinned"
     module = "langchain.agents.factory"
     attribute = "_get_schema_type_hints"
-    applies_to = ("langchain>=1.2.16",)
-    tested = ("langchain>=1.5.0,<=1.5.0",)
+    applies_to = Versions("langchain", since="1.2.16")
+    tested = Versions("langchain", since="1.5.0", through="1.5.0")
+    lru = True
+    fingerprints = KNOWN_FINGERPRINTS
+    callers = ("_resolve_schemas",)
 
-    def needed(self, original: Any) -> str | None:
-        return cached_function_not_needed(original, FixedSchemaTypeHints, "_get_schema_type_hints")
-
-    def recognise(self, original: Any) -> str | None:
-        unknown, _ = unknown_fingerprint(original, KNOWN_FINGERPRINTS)
-        if unknown is not None:
-            return unknown
-        caller = getattr(sys.modules[self.module], "_resolve_schemas", None)
-        code = getattr(caller, "__code__", None)
-        if code is None or self.attribute not in code.co_names:
-            return "_resolve_schemas no longer calls it through the module global"
-        return None
-
-    def build(self, original: Any) -> FixedSchemaTypeHints:
-        return FixedSchemaTypeHints(original)
-
-    def after_apply(self, original: Any) -> None:
-        original.cache_clear()
+    def build(self, original: Any, recognised: None) -> ClassStoredCache:
+        return ClassStoredCache(original, MEMO_ATTRIBUTE)

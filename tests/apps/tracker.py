@@ -7,7 +7,7 @@ import os
 import weakref
 from typing import Any
 
-from langgraph_fixed.selfcheck import SCENARIOS, Payload
+from langgraph_fixed.diagnostics.scenarios import SCENARIOS, Payload
 
 _scenario = next(s for s in SCENARIOS if s.name == "runnable_lambda_node")
 _payloads: list[weakref.ref[Payload]] = []

@@ -1,7 +1,7 @@
 """Compare the per-test outcomes of pytest runs without and with the fixes.
 
 Used by the ``upstream`` nox session: upstream's own test suites run unpatched
-and with ``-p langgraph_fixed.pytest_apply``, each run writing a junit report
+and with ``-p langgraph_fixed.testing.apply``, each run writing a junit report
 (``--junitxml``), and the fixes must change no test's outcome::
 
     python tests/upstream/compare_outcomes.py --plain a.xml --fixed b.xml --label core

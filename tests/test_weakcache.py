@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from langgraph_fixed.cache import CacheInfo, WeakKeyCache, weak_key_cache
+from langgraph_fixed.weakcache import CacheInfo, WeakKeyCache, weak_key_cache
 
 
 class Key:

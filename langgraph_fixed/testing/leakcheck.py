@@ -10,10 +10,10 @@ package is installed, and does nothing unless asked: mark a test
     @pytest.mark.leakcheck(BaseRetriever, BaseTool)
 
 or pass ``--leakcheck`` to check every test. A checked test runs inside
-:func:`langgraph_fixed.leaks.track`; once it has returned (before its
+:func:`langgraph_fixed.track`; once it has returned (before its
 fixtures are torn down) a full collection runs, and the test fails when
 objects of the tracked types created during it are still alive, with the
-chain of references that keeps each one alive (:func:`~langgraph_fixed.leaks.explain`,
+chain of references that keeps each one alive (:func:`~langgraph_fixed.explain`,
 at most ``--leakcheck-explain`` of them). A test that fails on its own is
 not checked. Objects created by fixtures are not tracked; objects the test
 hands to a function-scoped fixture are still referenced at the check.
@@ -27,18 +27,19 @@ from this module: ``@leakcheck(BaseRetriever)``.
 
 In a checkout where the package is not installed, load it by name::
 
-    pytest -p langgraph_fixed.pytest_leakcheck
+    pytest -p langgraph_fixed.testing.leakcheck
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Generator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from langgraph_fixed.leaks import Tracker, default_types, explain, track
+if TYPE_CHECKING:  # imported on first use: an unrelated pytest run pays nothing
+    from langgraph_fixed.diagnostics.leaks import Tracker
 
 __all__ = [
     "leakcheck",
@@ -91,9 +92,11 @@ def leakcheck(*types: type) -> pytest.MarkDecorator:
 
 def _tracked_types(item: pytest.Item) -> tuple[type, ...] | None:
     marker = item.get_closest_marker(MARKER)
+    if marker is None and not item.config.getoption("leakcheck", False):
+        return None
+    from langgraph_fixed.diagnostics.leaks import default_types
+
     if marker is None:
-        if not item.config.getoption("leakcheck", False):
-            return None
         return default_types()
     given = marker.kwargs.get("types", ())
     named = tuple(given) if isinstance(given, (tuple, list)) else (given,)
@@ -112,6 +115,8 @@ def _runtest_call(item: pytest.Item) -> Generator[None, Any, Any]:
     types = _tracked_types(item)
     if types is None:
         return (yield)
+    from langgraph_fixed.diagnostics.leaks import track
+
     with track(*types) as tracker:
         result = yield  # a failing test raises here: not checked
     message = _survivors_message(tracker, item.config.getoption("leakcheck_explain", 3))
@@ -133,6 +138,8 @@ if _call_wrapper is not None:
 
 def _survivors_message(tracker: Tracker, explain_at_most: int) -> str | None:
     """The failure text, or None when nothing survived; keeps no survivor alive."""
+    from langgraph_fixed.diagnostics.leaks import explain
+
     survivors = tracker.alive()
     if not survivors:
         return None

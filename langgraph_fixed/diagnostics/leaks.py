@@ -58,7 +58,7 @@ __all__ = [
     "track",
 ]
 
-_LOG = logging.getLogger("langgraph_fixed.leaks")
+_LOG = logging.getLogger("langgraph_fixed.diagnostics.leaks")
 
 #: The attribute marking the ``__init__`` wrappers this module installs.
 _MARK = "__langgraph_fixed_track__"

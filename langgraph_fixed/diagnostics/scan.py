@@ -2,8 +2,8 @@
 
 ``langgraph-fixed scan`` reads the sources of the installed distributions with
 :mod:`ast` (it imports none of them) and lists every cache it finds, with the
-verdict: fixed by one of our fixes, known safe (:data:`KNOWN_SAFE`, the
-README's "checked and safe" caches, with the reason), safe by its signature, or
+verdict: fixed by one of our fixes, known safe
+(:data:`langgraph_fixed.diagnostics.caches.KNOWN_SAFE`, with the reason), safe by its signature, or
 *new*: it may receive user objects and nobody has looked at it yet. With
 ``--fail-on-new`` the last kind fails the command, so CI notices the day an
 upstream release adds a leak site.
@@ -45,31 +45,25 @@ from __future__ import annotations
 
 import ast
 import dataclasses
-import fnmatch
-import importlib
 import importlib.metadata
 import importlib.util
-import sys
 import warnings
-from collections.abc import Callable, Iterable, Iterator, MutableMapping, MutableSet, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from langgraph_fixed._core import CacheSize, Fix, fix_cache_sizes
+from langgraph_fixed.diagnostics.caches import known_safe
+from langgraph_fixed.fixes import FIXES, Fix
 
 __all__ = [
     "DEFAULT_DISTRIBUTIONS",
-    "KNOWN_SAFE",
     "FoundCache",
     "Parameter",
     "ScanResult",
     "distribution_sources",
     "format_table",
     "judge",
-    "known_safe",
-    "known_safe_cache_sizes",
-    "live_cache_sizes",
     "path_sources",
     "scan",
     "scan_source",
@@ -83,49 +77,6 @@ DEFAULT_DISTRIBUTIONS = (
     "langchain-core",
     "langchain",
 )
-
-_SHARED_FUNCTIONS = (
-    "stores only functions found under their qualified name in their module, never closures"
-)
-
-#: Caches judged safe by experiment or by reading (the README's "checked and safe"
-#: rows): ``module:qualname`` (``fnmatch`` patterns allowed) -> why.
-KNOWN_SAFE: dict[str, str] = {
-    "langchain_core.language_models.llms:_log_error_once": "keyed on message strings, at most 128",
-    "langchain_core.runnables.configurable:_enums_for_spec": (
-        "a WeakValueDictionary: the entry goes with its Enum class (measured 0 of 300)"
-    ),
-    "langgraph._internal._fields:ANNOTATED_KEYS_CACHE": (
-        "a WeakKeyDictionary whose values are tuples of strings"
-    ),
-    "langgraph.utils.fields:ANNOTATED_KEYS_CACHE": (
-        "a WeakKeyDictionary whose values are tuples of strings (langgraph 0.5)"
-    ),
-    "langgraph.pregel._call:CACHE": _SHARED_FUNCTIONS,
-    "langgraph.pregel.call:CACHE": _SHARED_FUNCTIONS,
-    "langchain_core.utils.mustache:g_token_cache": (
-        "template strings to tokens, no user objects; grows with distinct template texts"
-    ),
-    "langchain_core.load.load:_default_class_paths_cache": "three fixed keys",
-    "langchain_core.tracers.langchain:_LOGGED": "method names and module-level exception classes",
-    "langgraph.checkpoint.serde.jsonplus:_warned_*": "pairs of strings",
-    "langchain_core.language_models.base:get_tokenizer": "no arguments: one entry",
-    "langchain_core.language_models.base:_get_tokenizer_module": "no arguments: one entry",
-    "langchain_core.language_models.base:_get_langchain_version": "no arguments: one entry",
-    "langchain_core.env:get_runtime_environment": "no arguments: one entry",
-    "langchain_core.callbacks.manager:_executor": "no arguments: one entry",
-    "langchain_core.runnables.utils:asyncio_accepts_context": "no arguments: one entry",
-    "langgraph.store.base.embed:_get_init_embeddings": "no arguments: one entry",
-    "langgraph.store.memory:_check_numpy": "no arguments: one entry",
-    "langchain.chat_models.base:_get_chat_model_creator": "keyed on provider strings",
-    "langchain.embeddings.base:_get_embeddings_class_creator": "keyed on provider strings",
-    "langchain_core.language_models.llms:_background_tasks": (
-        "not a cache: on_retry callback tasks, each discarded when done"
-    ),
-    "langchain_core.messages.block_translators:PROVIDER_TRANSLATORS": (
-        "a registry filled at import: one entry per provider name, replaced on re-registration"
-    ),
-}
 
 #: Verdicts, from best known to unknown; only ``new`` fails ``--fail-on-new``.
 FIXED, SAFE, NO_ARGUMENTS, SCALARS, WEAK, NEW = (
@@ -170,18 +121,6 @@ _SCALAR_NAMES = frozenset(
 _TRANSPARENT_GENERICS = frozenset(
     {"Optional", "Union", "tuple", "Tuple", "frozenset", "FrozenSet", "list", "List", "set", "Set"}
 )
-
-
-def known_safe(module: str, qualname: str) -> str | None:
-    """Why ``module:qualname`` is known to be safe, or None."""
-    location = f"{module}:{qualname}"
-    reason = KNOWN_SAFE.get(location)
-    if reason is not None:
-        return reason
-    for pattern, why in KNOWN_SAFE.items():
-        if "*" in pattern and fnmatch.fnmatchcase(location, pattern):
-            return why
-    return None
 
 
 @dataclass(frozen=True)
@@ -728,15 +667,9 @@ def scan_source(source: str, module: str, file: str = "<string>") -> list[FoundC
 # --- verdicts ------------------------------------------------------------------
 
 
-def _fixes() -> tuple[Fix, ...]:
-    from langgraph_fixed.fixes import FIXES
-
-    return FIXES
-
-
-def judge(cache: FoundCache, fixes: Iterable[Fix] | None = None) -> FoundCache:
+def judge(cache: FoundCache, fixes: Iterable[Fix[Any]] = FIXES) -> FoundCache:
     """``cache`` with its verdict: fixed, safe, no arguments, scalars only, weak only or new."""
-    for fix in _fixes() if fixes is None else fixes:
+    for fix in fixes:
         if fix.module == cache.module and cache.qualname in fix.covers:
             return dataclasses.replace(
                 cache, verdict=FIXED, fix=fix.name, reason=f"fixed by {fix.name}: {fix.summary}"
@@ -844,13 +777,13 @@ def path_sources(root: Path, package: str | None = None) -> list[tuple[str, Path
 def scan(
     distributions: Sequence[str] | None = None,
     paths: Sequence[str | Path] = (),
-    fixes: Iterable[Fix] | None = None,
+    fixes: Iterable[Fix[Any]] = FIXES,
 ) -> ScanResult:
     """Read the sources of ``distributions`` (default: :data:`DEFAULT_DISTRIBUTIONS`,
     unless only ``paths`` are given) and of ``paths``; every cache, judged."""
     if distributions is None:
         distributions = () if paths else DEFAULT_DISTRIBUTIONS
-    fixes = tuple(_fixes() if fixes is None else fixes)
+    fixes = tuple(fixes)
     result = ScanResult(paths=[str(p) for p in paths])
     work: list[tuple[str | None, str, Path]] = []
     for name in distributions:
@@ -919,64 +852,3 @@ def format_table(result: ScanResult) -> str:
         summary.append("\nNew caches that may receive user objects (neither fixed nor known safe):")
         summary.extend(f"  {c.location}  ({c.file}:{c.line}): {c.reason}" for c in result.new)
     return "\n".join(lines + summary)
-
-
-# --- live sizes ------------------------------------------------------------------
-
-
-def _import_quietly(name: str) -> Any:
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return importlib.import_module(name)
-    except Exception:  # not installed in this version, or broken: nothing to report
-        return None
-
-
-def _resolve(module_name: str, qualname: str, import_modules: bool) -> Any:
-    module = sys.modules.get(module_name)
-    if module is None and import_modules:
-        module = _import_quietly(module_name)
-    obj: Any = module
-    for part in qualname.split("."):
-        obj = getattr(obj, part, None)
-        if obj is None:
-            return None
-    return obj
-
-
-def known_safe_cache_sizes(*, import_modules: bool = False) -> tuple[CacheSize, ...]:
-    """Live sizes of the :data:`KNOWN_SAFE` caches present in this process.
-
-    Read with ``cache_info()``, or ``len()`` for a container; modules not
-    imported yet are left out unless ``import_modules``.
-    """
-    sizes = []
-    for location, why in KNOWN_SAFE.items():
-        if "*" in location:
-            continue
-        module, qualname = location.split(":")
-        obj = _resolve(module, qualname, import_modules)
-        if obj is None:
-            continue
-        name = f"{module}.{qualname}"
-        size = CacheSize.of(obj, name, "upstream")
-        if size is None and isinstance(obj, (MutableMapping, MutableSet)):
-            size = CacheSize(name, "upstream", len(obj), None)
-        if size is not None:
-            sizes.append(dataclasses.replace(size, note=why))
-    return tuple(sizes)
-
-
-def live_cache_sizes(*, import_modules: bool = False) -> tuple[CacheSize, ...]:
-    """Every known cache's live size in this process: the fixes' caches, then the safe ones.
-
-    Call it inside a running service to export the sizes to monitoring; it
-    imports nothing unless ``import_modules``, and changes nothing.
-    """
-    if import_modules:  # all imports first: a start-up hook may apply a fix on one
-        for location in KNOWN_SAFE:
-            module = location.split(":")[0]
-            if "*" not in location and module not in sys.modules:
-                _import_quietly(module)
-    return fix_cache_sizes(import_modules=import_modules) + known_safe_cache_sizes()

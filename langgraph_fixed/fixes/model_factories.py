@@ -32,24 +32,20 @@ The fix
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import dataclasses
 import enum
-import inspect
+import functools
 import sys
-import textwrap
 import threading
 import weakref
 from collections.abc import Callable
-from typing import Any, ClassVar, ForwardRef, TypeVar
+from types import ModuleType
+from typing import Any, ClassVar, ForwardRef, NamedTuple, TypeVar
 
-import typing_extensions
-from pydantic.fields import FieldInfo
-from pydantic_core import PydanticUndefined
-
-from langgraph_fixed._core import CacheSize, Fix
-from langgraph_fixed.cache import CacheInfo
+from langgraph_fixed.fixes._base import CacheSize, Fix, Unrecognised, Versions
+from langgraph_fixed.fixes._source import single_return_call
+from langgraph_fixed.weakcache import CacheInfo
 
 #: How deep the long-lived check follows nested typing constructs and values.
 MAX_DEPTH = 16
@@ -59,9 +55,33 @@ LONG_LIVED_MEMO_SIZE = 256  # as upstream's own bound
 _PRIMITIVES = (type(None), bool, int, float, complex, str, bytes, type(Ellipsis))
 _HEAPTYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: classes defined in Python code
 _MISSING: Any = object()
-_FIELD_SLOTS = tuple(
-    slot for klass in FieldInfo.__mro__ for slot in getattr(klass, "__slots__", ())
-)
+
+
+class _Pydantic(NamedTuple):
+    field_info: type
+    undefined: Any
+    field_slots: tuple[str, ...]
+    get_origin: Callable[[Any], Any]
+    get_args: Callable[[Any], tuple[Any, ...]]
+
+
+@functools.cache
+def _pydantic() -> _Pydantic:
+    """What the checks need from pydantic, imported on first use: by then the target
+    module has imported pydantic (importing this module must not)."""
+    import typing_extensions
+    from pydantic.fields import FieldInfo
+    from pydantic_core import PydanticUndefined
+
+    slots = tuple(slot for klass in FieldInfo.__mro__ for slot in getattr(klass, "__slots__", ()))
+    return _Pydantic(
+        FieldInfo,
+        PydanticUndefined,
+        slots,
+        typing_extensions.get_origin,
+        typing_extensions.get_args,
+    )
+
 
 #: Models built by upstream's cache from long-lived keys: long-lived themselves
 #: (upstream's cache holds them), so keys made of them stay in upstream's cache.
@@ -124,14 +144,15 @@ def long_lived(obj: Any, depth: int = 0) -> bool:
     Conservative: an unknown kind of object is treated as short-lived, which
     only costs the shared lru cache entry, never correctness.
     """
-    if isinstance(obj, _PRIMITIVES) or obj is PydanticUndefined:
+    pydantic = _pydantic()
+    if isinstance(obj, _PRIMITIVES) or obj is pydantic.undefined:
         return True
     if depth > MAX_DEPTH:
         return False
-    origin = typing_extensions.get_origin(obj)
+    origin = pydantic.get_origin(obj)
     if origin is not None:  # list[X], X | None, Annotated[X, ...], Literal[...]
         return long_lived(origin, depth + 1) and all(
-            long_lived(arg, depth + 1) for arg in typing_extensions.get_args(obj)
+            long_lived(arg, depth + 1) for arg in pydantic.get_args(obj)
         )
     if isinstance(obj, type):
         if not obj.__flags__ & _HEAPTYPE or obj in _LONG_LIVED_MODELS:
@@ -141,8 +162,8 @@ def long_lived(obj: Any, depth: int = 0) -> bool:
         return all(long_lived(item, depth + 1) for item in obj)
     if isinstance(obj, dict):
         return all(long_lived(k, depth + 1) and long_lived(v, depth + 1) for k, v in obj.items())
-    if isinstance(obj, FieldInfo):  # e.g. the discriminator in AnyMessage's Annotated
-        return all(long_lived(getattr(obj, slot, None), depth + 1) for slot in _FIELD_SLOTS)
+    if isinstance(obj, pydantic.field_info):  # e.g. the discriminator in AnyMessage's Annotated
+        return all(long_lived(getattr(obj, slot, None), depth + 1) for slot in pydantic.field_slots)
     if isinstance(obj, enum.Enum):
         return long_lived(type(obj), depth + 1)
     if isinstance(obj, ForwardRef):
@@ -223,6 +244,8 @@ class FixedModelFactory:
     models built for other keys; ``__wrapped__`` is upstream's uncached function.
     """
 
+    __langgraph_fixed__ = True
+
     def __init__(self, original: Any) -> None:
         self.__wrapped__: Callable[..., Any] = original.__wrapped__
         self._original = original
@@ -284,27 +307,11 @@ class FixedModelFactory:
         return f"<langgraph_fixed {self.__name__} (per-request keys held weakly)>"
 
 
-def _single_return_call(func: Callable[..., Any]) -> str | None:
-    """The name called by a body that is one ``return name(...)``, else None."""
-    tree = ast.parse(textwrap.dedent(inspect.getsource(func)))
-    node = tree.body[0]
-    if not isinstance(node, ast.FunctionDef):
-        return None
-    body = node.body
-    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
-        body = body[1:]
-    if len(body) != 1 or not isinstance(body[0], ast.Return):
-        return None
-    call = body[0].value
-    if not isinstance(call, ast.Call) or not isinstance(call.func, ast.Name):
-        return None
-    return call.func.id
-
-
-class ModelFactoryCacheFix(Fix):
+class ModelFactoryCacheFix(Fix[None]):
     """One cached model factory; the registry holds one instance per target."""
 
     summary = "models for per-request field types held weakly, others as upstream"
+    lru = True
 
     #: what each factory's body must call (it builds a model and nothing else)
     BUILDERS: ClassVar[dict[str, str]] = {
@@ -313,12 +320,7 @@ class ModelFactoryCacheFix(Fix):
     }
 
     def __init__(
-        self,
-        name: str,
-        module: str,
-        attribute: str,
-        applies_to: tuple[str, ...],
-        tested: tuple[str, ...],
+        self, name: str, module: str, attribute: str, applies_to: Versions, tested: Versions
     ) -> None:
         self.name = name
         self.module = module
@@ -326,34 +328,21 @@ class ModelFactoryCacheFix(Fix):
         self.applies_to = applies_to
         self.tested = tested
 
-    def needed(self, original: Any) -> str | None:
-        if isinstance(original, FixedModelFactory):
-            return "already replaced by langgraph-fixed"
-        if not (
-            hasattr(original, "cache_info") and callable(getattr(original, "__wrapped__", None))
-        ):
-            return f"upstream's {self.attribute} is not cached in this version"
-        return None
-
-    def recognise(self, original: Any) -> str | None:
+    def check(self, original: Any, module: ModuleType, variant: None) -> None:
         if original.cache_parameters().get("typed"):
-            return "a typed lru_cache"
+            raise Unrecognised("a typed lru_cache")
         try:
-            called = _single_return_call(original.__wrapped__)
+            called = single_return_call(original.__wrapped__)
         except Exception as exc:
-            return f"its source cannot be read ({exc!r})"
+            raise Unrecognised(f"its source cannot be read ({exc!r})") from None
         expected = self.BUILDERS.get(self.attribute)
         if called is None or called != expected:
-            return f"its body is not a single `return {expected}(...)`"
-        if not callable(getattr(sys.modules[self.module], expected, None)):
-            return f"{expected} is missing"
-        return None
+            raise Unrecognised(f"its body is not a single `return {expected}(...)`")
+        if not callable(getattr(module, expected, None)):
+            raise Unrecognised(f"{expected} is missing")
 
-    def build(self, original: Any) -> FixedModelFactory:
+    def build(self, original: Any, recognised: None) -> FixedModelFactory:
         return FixedModelFactory(original)
-
-    def after_apply(self, original: Any) -> None:
-        original.cache_clear()
 
     def cache_sizes(self, original: Any, replacement: Any | None) -> list[CacheSize]:
         """Upstream's lru cache (long-lived keys go there, fixed or not) and, apart, the
@@ -368,45 +357,23 @@ class ModelFactoryCacheFix(Fix):
 def model_factory_fixes() -> tuple[ModelFactoryCacheFix, ...]:
     """The fixes for every place these factories live, by version."""
     core = "langchain_core.utils.pydantic"
+    core_req = Versions("langchain-core", since="0.3.0")
+    core_tested = Versions("langchain-core", since="0.3.45", through="1.8.3")
+    # langgraph 0.4.1 - 0.5.x kept the same functions in langgraph.utils.pydantic
     lg_old = "langgraph.utils.pydantic"
+    lg_old_req = Versions("langgraph", since="0.4.1", before="0.6.0")
+    lg_old_tested = Versions("langgraph", since="0.4.7", through="0.5.4")
     lg_new = "langgraph._internal._pydantic"
-    core_req = ("langchain-core>=0.3.0",)
-    core_tested = ("langchain-core>=0.3.45,<=1.8.3",)
+    lg_new_req = Versions("langgraph", since="0.6.0")
+    lg_new_tested = Versions("langgraph", since="0.6.11", through="1.2.24")
+    model, root = "_create_model_cached", "_create_root_model_cached"
     return (
+        ModelFactoryCacheFix("core_create_model", core, model, core_req, core_tested),
+        ModelFactoryCacheFix("core_create_root_model", core, root, core_req, core_tested),
+        ModelFactoryCacheFix("langgraph_create_model", lg_new, model, lg_new_req, lg_new_tested),
         ModelFactoryCacheFix(
-            "core_create_model", core, "_create_model_cached", core_req, core_tested
+            "langgraph_create_root_model", lg_new, root, lg_new_req, lg_new_tested
         ),
-        ModelFactoryCacheFix(
-            "core_create_root_model", core, "_create_root_model_cached", core_req, core_tested
-        ),
-        ModelFactoryCacheFix(
-            "langgraph_create_model",
-            lg_new,
-            "_create_model_cached",
-            ("langgraph>=0.6.0",),
-            ("langgraph>=1.2.24,<=1.2.24",),
-        ),
-        ModelFactoryCacheFix(
-            "langgraph_create_root_model",
-            lg_new,
-            "_create_root_model_cached",
-            ("langgraph>=0.6.0",),
-            ("langgraph>=1.2.24,<=1.2.24",),
-        ),
-        # langgraph 0.4.1 - 0.5.x kept the same functions in langgraph.utils.pydantic;
-        # recognised by the same structural checks, not run by the test matrix.
-        ModelFactoryCacheFix(
-            "lg04_create_model",
-            lg_old,
-            "_create_model_cached",
-            ("langgraph>=0.4.1,<0.6.0",),
-            ("langgraph>=0.4.1,<0.6.0",),
-        ),
-        ModelFactoryCacheFix(
-            "lg04_create_root_model",
-            lg_old,
-            "_create_root_model_cached",
-            ("langgraph>=0.4.1,<0.6.0",),
-            ("langgraph>=0.4.1,<0.6.0",),
-        ),
+        ModelFactoryCacheFix("lg04_create_model", lg_old, model, lg_old_req, lg_old_tested),
+        ModelFactoryCacheFix("lg04_create_root_model", lg_old, root, lg_old_req, lg_old_tested),
     )

@@ -1,0 +1,7 @@
+"""``langgraph.cache``, with langgraph-fixed's fixes applied first."""
+
+from langgraph_fixed._mirror import mirror
+
+mirror(__name__)
+
+from langgraph.cache import *  # noqa: E402, F403

@@ -1,0 +1,1 @@
+"""pytest plugins: ``leakcheck`` (registered, inert unless asked) and ``apply`` (by name)."""

@@ -1,0 +1,7 @@
+"""``langgraph.typing``, with langgraph-fixed's fixes applied first."""
+
+from langgraph_fixed._mirror import mirror
+
+mirror(__name__)
+
+from langgraph.typing import *  # noqa: E402, F403
