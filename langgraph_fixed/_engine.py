@@ -18,7 +18,7 @@ import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from types import ModuleType
-from typing import Any, NamedTuple
+from typing import Any
 
 from langgraph_fixed import _hooks
 from langgraph_fixed._status import (
@@ -54,12 +54,18 @@ REPORTED_DISTRIBUTIONS = (
 
 
 def _version(dist: str) -> str | None:
+    """The installed version of ``dist`` (None if absent), from its metadata's headers
+    only: ``importlib.metadata.version`` parses the whole file, long description
+    included, which costs more than the rest of ``apply()``."""
+    import email.parser
     import importlib.metadata
 
     try:
-        return importlib.metadata.version(dist)
+        text = importlib.metadata.distribution(dist).read_text("METADATA") or ""
     except importlib.metadata.PackageNotFoundError:
         return None
+    version = email.parser.HeaderParser().parsestr(text).get("Version")
+    return version if isinstance(version, str) else importlib.metadata.version(dist)
 
 
 def installed_versions() -> dict[str, str | None]:
@@ -86,39 +92,98 @@ def _outside(releases: Versions, versions: dict[str, str | None]) -> str | None:
 #: The standard library never imports what a fix replaces: its modules are not searched.
 _STDLIB = frozenset(getattr(sys, "stdlib_module_names", ())) - {"__main__"}
 
+#: Whether ``sys.getrefcount`` counts exactly (CPython 3.10 - 3.13 with the GIL), so
+#: that :func:`_rebind` can prove a lookup by name found every binding.
+_EXACT_REFCOUNTS = (
+    sys.implementation.name == "cpython"
+    and (3, 10) <= sys.version_info[:2] <= (3, 13)
+    and getattr(sys, "_is_gil_enabled", lambda: True)()
+)
+_OVERHEAD = 0
 
-def _rebind(pairs: dict[int, tuple[Any, Any]]) -> dict[int, list[str]]:
+
+def _references(obj: Any) -> int | None:
+    """How many references to ``obj`` there are besides the caller's one local variable
+    (None where reference counts are not exact)."""
+    if not _EXACT_REFCOUNTS:
+        return None
+    return sys.getrefcount(obj) - _OVERHEAD
+
+
+def _calibrate() -> int:
+    """What a call of :func:`_references` adds to the count itself (3 on Python 3.11+,
+    4 on 3.10, which keeps the argument on the caller's stack too)."""
+    probe = object()
+    holder = [probe]  # the one reference besides the local variable
+    counted = _references(probe)
+    del holder
+    return 0 if counted is None else counted - 1
+
+
+_OVERHEAD = _calibrate()
+
+
+def _rebind(
+    pairs: dict[int, tuple[Any, Any]], names: dict[int, tuple[str, int | None]] | None = None
+) -> dict[int, list[str]]:
     """Rebind every loaded module global that *is* an old object to its new one.
 
-    ``pairs`` maps ``id(old)`` to ``(old, new)``; one pass over ``sys.modules``
-    serves them all. Returns, per ``id(old)``, the ``module.name`` places rebound.
+    ``pairs`` maps ``id(old)`` to ``(old, new)``; returns, per ``id(old)``, the
+    ``module.name`` places rebound. ``names`` may give, per ``id(old)``, the name
+    ``old`` is defined under and how many references to it there were
+    (:func:`_references`): a first pass looks that name up in every module, and
+    when the bindings it finds account for every reference, ``old`` is bound
+    nowhere else, under no other name. Otherwise (an alias, a reference from
+    anywhere else), every value of every module is compared with ``old``: one
+    pass for all, at C speed.
     """
     rebound: dict[int, list[str]] = {key: [] for key in pairs}
-    wanted = pairs.keys()
-    if not pairs:
+    todo = dict(pairs)
+    if names:
+        found: dict[int, list[dict[str, Any]]] = {key: [] for key in names}
+        lookups = list({name for name, _ in names.values()})
+        for module in list(sys.modules.values()):
+            namespace = getattr(module, "__dict__", None)
+            if type(namespace) is not dict:
+                continue
+            for name in lookups:
+                pair = pairs.get(id(namespace.get(name)))
+                if pair is not None and namespace[name] is pair[0]:
+                    found[id(pair[0])].append(namespace)
+        for key, (name, references) in names.items():
+            if references is not None and len(found[key]) == references:
+                for namespace in found[key]:
+                    namespace[name] = pairs[key][1]
+                    rebound[key].append(f"{namespace.get('__name__')}.{name}")
+                del todo[key]
+    if not todo:
         return rebound
+    wanted = todo.keys()
     for module_name, module in list(sys.modules.items()):
         namespace = getattr(module, "__dict__", None)
         if type(namespace) is not dict or module_name.partition(".")[0] in _STDLIB:
             continue
         try:
-            if wanted.isdisjoint(map(id, namespace.values())):  # most modules, at C speed
+            if wanted.isdisjoint(map(id, namespace.values())):  # most modules
                 continue
         except RuntimeError:  # the namespace changed meanwhile: look at it below
             pass
         for name, value in list(namespace.items()):
-            pair = pairs.get(id(value))
+            pair = todo.get(id(value))
             if pair is not None and pair[0] is value:
                 namespace[name] = pair[1]
                 rebound[id(value)].append(f"{module_name}.{name}")
     return rebound
 
 
-class _Active(NamedTuple):
-    fix: Fix[Any]
-    original: Any
-    replacement: Any
-    status: PatchStatus
+class _Active:
+    __slots__ = ("fix", "original", "replacement", "status")
+
+    def __init__(self, fix: Fix[Any], original: Any, replacement: Any, status: PatchStatus):
+        self.fix = fix
+        self.original = original
+        self.replacement = replacement
+        self.status = status
 
 
 class Patcher:
@@ -138,6 +203,8 @@ class Patcher:
         self._active: dict[str, _Active] = {}
         self._waiting: dict[str, str] = {}  # fix name -> the module it waits for
         self._last: dict[str, PatchStatus] = {}
+        #: fix name -> references to the original when it was judged (see _rebind)
+        self._references: dict[str, int | None] = {}
 
     @property
     def fixes(self) -> tuple[Fix[Any], ...]:
@@ -181,6 +248,7 @@ class Patcher:
         if not hasattr(module, fix.attribute):
             return make(FixState.SKIPPED, f"{fix.target} does not exist here"), None, None
         original = getattr(module, fix.attribute)
+        self._references[fix.name] = _references(original)  # before anything else holds it
         untested = _outside(fix.tested, versions)
         try:
             if _is_replacement(original):
@@ -211,7 +279,10 @@ class Patcher:
                 self._waiting[fix.name] = fix.module
             elif status.state is FixState.APPLIED:
                 to_bind.append((fix, status, original, replacement))
-        rebound = _rebind({id(o): (o, r) for _, _, o, r in to_bind})  # one pass for all
+        rebound = _rebind(  # one pass for all
+            {id(o): (o, r) for _, _, o, r in to_bind},
+            {id(o): (f.attribute, self._references.pop(f.name, None)) for f, _, o, _ in to_bind},
+        )
         for fix, status, original, replacement in to_bind:
             try:
                 fix.after_apply(original)

@@ -226,3 +226,36 @@ def test_a_registry_given_as_a_function_is_read_on_first_use() -> None:
         warnings.simplefilter("error")
         assert patcher.apply() == ()
     assert patcher.status() == () and calls == [1]
+
+
+def test_reference_counts_are_what_the_rebinding_shortcut_assumes() -> None:
+    """``_references`` counts every reference but the caller's one local: when the
+    bindings found by name account for them all, no other binding can exist."""
+    from langgraph_fixed import _engine
+
+    obj = object()
+    holders = [obj, obj]
+    expected = 2 if _engine._EXACT_REFCOUNTS else None
+    assert _engine._references(obj) == expected
+    holders.pop()
+    assert _engine._references(obj) == (1 if expected else None)
+
+
+def test_an_alias_or_a_stray_reference_makes_every_value_compared(library: str) -> None:
+    from langgraph_fixed import _engine
+
+    module: Any = importlib.import_module(library)
+    old, new = module.analyse, object()
+    alias = ModuleType("lgf_fake_alias")
+    alias.other_name = old
+    sys.modules[alias.__name__] = alias
+    try:
+        # told there are 2 references (the library's and the alias's), a lookup by
+        # name finds one: every value is then compared, and the alias is found
+        rebound = _engine._rebind({id(old): (old, new)}, {id(old): ("analyse", 2)})
+        assert sorted(rebound[id(old)]) == sorted(
+            [f"{library}.analyse", "lgf_fake_alias.other_name"]
+        )
+        assert module.analyse is new and alias.other_name is new
+    finally:
+        del sys.modules[alias.__name__]

@@ -41,7 +41,7 @@ import threading
 import weakref
 from collections.abc import Callable
 from types import ModuleType
-from typing import Any, ClassVar, ForwardRef, NamedTuple, TypeVar
+from typing import Any, ClassVar, ForwardRef, TypeVar
 
 from langgraph_fixed.fixes._base import CacheSize, Fix, Unrecognised, Versions
 from langgraph_fixed.fixes._source import single_return_call
@@ -57,30 +57,28 @@ _HEAPTYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: classes defined in Python code
 _MISSING: Any = object()
 
 
-class _Pydantic(NamedTuple):
-    field_info: type
-    undefined: Any
-    field_slots: tuple[str, ...]
-    get_origin: Callable[[Any], Any]
-    get_args: Callable[[Any], tuple[Any, ...]]
+class _Pydantic:
+    __slots__ = ("field_info", "field_slots", "get_args", "get_origin", "undefined")
+
+    def __init__(self) -> None:
+        import typing_extensions
+        from pydantic.fields import FieldInfo
+        from pydantic_core import PydanticUndefined
+
+        self.field_info: type = FieldInfo
+        self.undefined: Any = PydanticUndefined
+        self.field_slots = tuple(
+            slot for klass in FieldInfo.__mro__ for slot in getattr(klass, "__slots__", ())
+        )
+        self.get_origin: Callable[[Any], Any] = typing_extensions.get_origin
+        self.get_args: Callable[[Any], tuple[Any, ...]] = typing_extensions.get_args
 
 
 @functools.cache
 def _pydantic() -> _Pydantic:
     """What the checks need from pydantic, imported on first use: by then the target
     module has imported pydantic (importing this module must not)."""
-    import typing_extensions
-    from pydantic.fields import FieldInfo
-    from pydantic_core import PydanticUndefined
-
-    slots = tuple(slot for klass in FieldInfo.__mro__ for slot in getattr(klass, "__slots__", ()))
-    return _Pydantic(
-        FieldInfo,
-        PydanticUndefined,
-        slots,
-        typing_extensions.get_origin,
-        typing_extensions.get_args,
-    )
+    return _Pydantic()
 
 
 #: Models built by upstream's cache from long-lived keys: long-lived themselves

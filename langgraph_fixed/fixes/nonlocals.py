@@ -31,7 +31,7 @@ import sys
 import textwrap
 from collections.abc import Callable
 from types import CodeType, FunctionType, MethodType, ModuleType
-from typing import Any, NamedTuple
+from typing import Any
 
 from langgraph_fixed.fixes._base import Fix, Unrecognised, Versions
 from langgraph_fixed.weakcache import CacheInfo, WeakKeyCache
@@ -110,11 +110,21 @@ class NonlocalsAnalysis:
         return ReadPlan(globals_, freevars, overlap)
 
 
-class ReadPlan(NamedTuple):
-    globals: tuple[tuple[str, Actions], ...]
-    freevars: tuple[tuple[int, Actions], ...]
-    #: whether a free variable name is also a global name of the code
-    overlap: bool
+class ReadPlan:
+    """Which globals (by name) and cells (by index) of one code object contribute."""
+
+    __slots__ = ("freevars", "globals", "overlap")
+
+    def __init__(
+        self,
+        globals: tuple[tuple[str, Actions], ...],
+        freevars: tuple[tuple[int, Actions], ...],
+        overlap: bool,
+    ) -> None:
+        self.globals = globals
+        self.freevars = freevars
+        #: whether a free variable name is also a global name of the code
+        self.overlap = overlap
 
 
 def _source_function(func: Any) -> FunctionType | None:
