@@ -1,12 +1,11 @@
 """The version matrix: each session pins langgraph, langchain-core and their companions.
 
-Upstream's companion packages have loose pins (a fresh resolve of an older
-langgraph can pick a langgraph-checkpoint or langgraph-prebuilt that fails at
-import), so every version set pins all of them to releases that work together.
+The version sets live in ``tests/version_sets.toml`` (with the traps that make
+every companion need a pin); this file makes sessions of them.
 
     nox                         # the default run: every version set, Pythons, lint
     nox -s "tests(versions='newest')"
-    nox -s tests matrix leak_table   # then rewrite the README's leak table
+    nox -s tests matrix leak_table   # then rewrite the leak table in docs/versions.md
     nox -s pythons              # the fix's tests on Python 3.10, 3.12 and 3.13
 """
 
@@ -23,6 +22,7 @@ import time
 from pathlib import Path
 
 import nox
+import tomllib
 
 nox.options.error_on_missing_interpreters = False
 
@@ -32,44 +32,16 @@ if _pyenv:
     os.environ["PATH"] = os.pathsep.join([os.environ.get("PATH", ""), *_pyenv])
 
 
-def _set(langgraph: str, core: str, checkpoint: str, prebuilt: str, sdk: str) -> list[str]:
-    return [
-        f"langgraph=={langgraph}",
-        f"langchain-core=={core}",
-        f"langgraph-checkpoint=={checkpoint}",
-        f"langgraph-prebuilt=={prebuilt}",
-        f"langgraph-sdk=={sdk}",
-    ]
-
-
-# Companions released with (or before) each langgraph and inside its requirements.
-# Traps a fresh resolve falls into: langgraph-checkpoint >= 4.1 needs
-# langchain-core >= 1.2.5 (or >= 0.3.81) although it does not say so;
-# langgraph-prebuilt >= 1.0.9 needs langgraph >= 1.1.6; prebuilt 1.1.x needs
-# langgraph 1.2. langchain-core 1.8.4 needs a langchain-protocol release the
-# package index does not carry yet; langchain-core 1.8 needs Python >= 3.11.
-VERSION_SETS: dict[str, list[str]] = {
-    # the newest releases
-    "newest": _set("1.2.24", "1.8.3", "4.3.2", "1.1.3", "0.4.14"),
-    # the last langgraph that called langchain-core's cached function for every node
-    "lg-0.3.15": _set("0.3.15", "0.3.45", "2.1.2", "0.1.8", "0.1.74"),
+#: The version sets (tests/version_sets.toml): name -> {distribution: version}.
+_MATRIX = tomllib.loads(Path("tests/version_sets.toml").read_text())
+ALL_SETS: dict[str, list[str]] = {
+    name: [f"{dist}=={version}" for dist, version in pins.items() if dist != "full"]
+    for name, pins in _MATRIX["sets"].items()
 }
-#: The rest of the matrix: each series' newest release, and the newest
-#: langchain-core under older langgraphs where pip allows it.
-MATRIX_SETS: dict[str, list[str]] = {
-    "lg-0.3.34": _set("0.3.34", "0.3.56", "2.0.24", "0.1.8", "0.1.63"),
-    # the last release with the SchemaCoercionMapper and type-adapter caches
-    "lg-0.4.7": _set("0.4.7", "0.3.63", "2.0.26", "0.2.2", "0.1.70"),
-    "lg-0.4.10": _set("0.4.10", "0.3.66", "2.1.0", "0.2.2", "0.1.70"),
-    "lg-0.5.4": _set("0.5.4", "0.3.70", "2.1.1", "0.5.2", "0.1.74"),
-    "lg-0.6.11": _set("0.6.11", "0.3.79", "3.0.0", "0.6.5", "0.2.9"),
-    "lg-1.0.10": _set("1.0.10", "1.2.16", "4.0.1", "1.0.8", "0.3.9"),
-    "lg-1.1.10": _set("1.1.10", "1.3.2", "4.0.3", "1.0.12", "0.3.13"),
-    "lg-0.3.15+core-0.3.86": _set("0.3.15", "0.3.86", "2.1.2", "0.1.8", "0.1.74"),
-    "lg-0.5.4+core-1.8.3": _set("0.5.4", "1.8.3", "2.1.1", "0.5.2", "0.1.74"),
-    "lg-1.0.10+core-1.8.3": _set("1.0.10", "1.8.3", "4.0.1", "1.0.8", "0.3.9"),
-}
-ALL_SETS = {**VERSION_SETS, **MATRIX_SETS}
+#: The sets the whole suite runs on (``tests``); the others run ``matrix``.
+VERSION_SETS = {name: ALL_SETS[name] for name, pins in _MATRIX["sets"].items() if pins.get("full")}
+MATRIX_SETS = {name: pins for name, pins in ALL_SETS.items() if name not in VERSION_SETS}
+PYTHONS: dict[str, str] = _MATRIX["pythons"]
 
 DEFAULT_PYTHON = "3.11"
 nox.options.sessions = ["tests", "matrix", "pythons", "lint", "patches"]
@@ -138,25 +110,25 @@ def matrix(session: nox.Session, versions: str) -> None:
 
 @nox.session(python=False)
 def leak_table(session: nox.Session) -> None:
-    """Rewrite the README's leak table from the JSON the ``tests`` sessions wrote."""
+    """Rewrite the leak table of docs/versions.md from the JSON the version-set sessions wrote."""
     results = {}
     for name in ALL_SETS:
         path = LEAK_RESULTS / f"{name}.json"
         if not path.exists():
             session.error(f"{path} is missing: run `nox -s tests matrix leak_table`")
         results[name] = json.loads(path.read_text())
-    readme = Path("README.md")
+    page = Path("docs/versions.md")
     table = render_leak_table(results)
     text, count = re.subn(
         r"(<!-- leak-table:begin -->\n).*?(<!-- leak-table:end -->)",
         lambda m: m.group(1) + table + m.group(2),
-        readme.read_text(),
+        page.read_text(),
         flags=re.S,
     )
     if count != 1:
-        session.error("README.md has no leak-table markers")
-    readme.write_text(text)
-    session.log(f"README.md leak table rewritten from {len(results)} version sets")
+        session.error(f"{page} has no leak-table markers")
+    page.write_text(text)
+    session.log(f"{page} leak table rewritten from {len(results)} version sets")
 
 
 def render_leak_table(results: dict[str, dict[str, object]]) -> str:
@@ -195,11 +167,7 @@ def render_leak_table(results: dict[str, dict[str, object]]) -> str:
 
 
 @nox.session
-@nox.parametrize(
-    ("python", "versions"),
-    # langchain-core 1.8 needs Python >= 3.11: 3.10 runs the 0.3.x set
-    [("3.10", "lg-0.3.15"), ("3.12", "newest"), ("3.13", "newest")],
-)
+@nox.parametrize(("python", "versions"), list(PYTHONS.items()))
 def pythons(session: nox.Session, versions: str) -> None:
     """The fix's own tests on the other supported Pythons."""
     install(session, versions, "test")
@@ -214,11 +182,14 @@ def pythons(session: nox.Session, versions: str) -> None:
 
 @nox.session(python=DEFAULT_PYTHON)
 def lint(session: nox.Session) -> None:
-    """ruff, ruff format and mypy --strict, against the newest versions."""
-    install(session, "newest", "lint", "test")
+    """ruff, ruff format, mypy --strict, the import layers, and the docs (--strict),
+    against the newest versions."""
+    install(session, "newest", "lint", "test", "docs")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy", "--strict", "langgraph_fixed")
+    session.run("lint-imports")
+    session.run("mkdocs", "build", "--strict", "--site-dir", "build/site")
 
 
 # Not in nox.options.sessions: it downloads two sdists and runs two upstream
@@ -344,7 +315,12 @@ def upstream(session: nox.Session, versions: str) -> None:
         return
     installed: dict[str, str] = json.loads(out.strip().splitlines()[-1])
     # fail here, before any test, if a fix is needed but cannot be applied
-    session.run("python", "-c", "import langgraph_fixed; print(langgraph_fixed.apply(strict=True))")
+    session.run(
+        "python",
+        "-c",
+        "import langgraph_fixed; from langgraph_fixed.diagnostics.caches import import_targets; "
+        "import_targets(); print(langgraph_fixed.apply(strict=True))",
+    )
 
     compare_path = Path("tests/upstream/compare_outcomes.py").resolve()
     spec = importlib.util.spec_from_file_location("compare_outcomes", compare_path)
@@ -450,8 +426,8 @@ def upstream(session: nox.Session, versions: str) -> None:
 #: version set -> extra requirements (the langchain agents package where its
 #: series applies); each set's own pins choose which series are applied
 PATCH_SETS: dict[str, list[str]] = {
-    # core 1.6.7-1.8.4, langgraph 1.2.23-1.2.24, langchain 1.3.11-1.5.2
-    "newest": ["langchain==1.5.2"],
+    # core 1.6.7-1.8.4, langgraph 1.2.23-1.2.24, langchain 1.3.11-1.5.2 (pinned by the set)
+    "newest": [],
     "lg-0.3.15": [],  # core 0.3.41-0.3.49, langgraph 0.3.9-0.3.15
     "lg-0.3.34": [],  # core 0.3.53-0.3.86, langgraph 0.3.32-0.4.0
     "lg-1.1.10": [],  # core 1.2.6-1.4.3, langgraph 0.6.0-1.2.22

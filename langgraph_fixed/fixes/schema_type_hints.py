@@ -27,7 +27,7 @@ from langgraph_fixed.fixes._base import Fix, Versions
 from langgraph_fixed.fixes._memo import ClassStoredCache
 
 #: Fingerprint of the uncached body (``return get_type_hints(schema,
-#: include_extras=True)``): the same in langchain 1.2.16 - 1.5.0.
+#: include_extras=True)``): the same in langchain 1.2.16 - 1.5.2.
 KNOWN_FINGERPRINTS = {"04b5b5720f6ae187": None}
 
 MEMO_ATTRIBUTE = "__langgraph_fixed_type_hints__"
@@ -39,7 +39,7 @@ class SchemaTypeHintsCacheFix(Fix[None]):
     module = "langchain.agents.factory"
     attribute = "_get_schema_type_hints"
     applies_to = Versions("langchain", since="1.2.16")
-    tested = Versions("langchain", since="1.5.0", through="1.5.0")
+    tested = Versions("langchain", since="1.5.2", through="1.5.2")
     lru = True
     fingerprints = KNOWN_FINGERPRINTS
     callers = ("_resolve_schemas",)
