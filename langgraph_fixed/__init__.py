@@ -27,7 +27,7 @@ from langgraph_fixed._status import (
     StatusReport,
 )
 
-__version__ = "0.2.0"
+__version__ = "0.2.0.dev0"
 
 if TYPE_CHECKING:
     from langgraph_fixed._engine import (
