@@ -203,8 +203,6 @@ class Patcher:
         self._active: dict[str, _Active] = {}
         self._waiting: dict[str, str] = {}  # fix name -> the module it waits for
         self._last: dict[str, PatchStatus] = {}
-        #: fix name -> references to the original when it was judged (see _rebind)
-        self._references: dict[str, int | None] = {}
 
     @property
     def fixes(self) -> tuple[Fix[Any], ...]:
@@ -231,8 +229,9 @@ class Patcher:
 
     # --- judging and binding ---------------------------------------------------
 
-    def _judge(self, fix: Fix[Any]) -> tuple[PatchStatus, Any, Any]:
-        """(status, original, replacement); the last two only for a fix to bind now."""
+    def _judge(self, fix: Fix[Any]) -> tuple[PatchStatus, Any, Any, int | None]:
+        """(status, original, replacement, references to the original before it was
+        judged); all but the status only for a fix to bind now."""
         versions = self.versions()
 
         def make(state: FixState, reason: str, waiting_for: str | None = None) -> PatchStatus:
@@ -240,15 +239,16 @@ class Patcher:
 
         unmet = _outside(fix.applies_to, versions)
         if unmet is not None:
-            return make(FixState.NOT_NEEDED, unmet), None, None
+            return make(FixState.NOT_NEEDED, unmet), None, None, None
         module = sys.modules.get(fix.module)
         if module is None:
             reason = f"applied when {fix.module} is imported"
-            return make(FixState.WAITING, reason, fix.module), None, None
+            return make(FixState.WAITING, reason, fix.module), None, None, None
         if not hasattr(module, fix.attribute):
-            return make(FixState.SKIPPED, f"{fix.target} does not exist here"), None, None
+            reason = f"{fix.target} does not exist here"
+            return make(FixState.SKIPPED, reason), None, None, None
         original = getattr(module, fix.attribute)
-        self._references[fix.name] = _references(original)  # before anything else holds it
+        references = _references(original)  # before anything of ours holds it
         untested = _outside(fix.tested, versions)
         try:
             if _is_replacement(original):
@@ -256,34 +256,37 @@ class Patcher:
             recognised = fix.recognise(original)
             replacement = fix.build(original, recognised)
         except NotNeeded as exc:
-            return make(FixState.NOT_NEEDED, str(exc)), None, None
+            return make(FixState.NOT_NEEDED, str(exc)), None, None, None
         except Unrecognised as exc:
             where = f" ({untested}; tested: {fix.tested})" if untested else ""
             reason = f"{fix.target} is not the code this fix knows: {exc}{where}"
-            return make(FixState.SKIPPED, reason), None, None
+            return make(FixState.SKIPPED, reason), None, None, None
         except Exception as exc:  # a bug of ours must not take the application down
-            return make(FixState.FAILED, f"judging {fix.target} raised {exc!r}"), None, None
+            reason = f"judging {fix.target} raised {exc!r}"
+            return make(FixState.FAILED, reason), None, None, None
         note = f"; {untested}, applied because the code is recognised" if untested else ""
-        return make(FixState.APPLIED, f"{fix.summary}{note}"), original, replacement
+        status = make(FixState.APPLIED, f"{fix.summary}{note}")
+        return status, original, replacement, references
 
     def _apply(self, fixes: Iterable[Fix[Any]]) -> set[str]:
         """Judge and bind ``fixes`` (the lock held); returns the modules to wait for."""
-        to_bind: list[tuple[Fix[Any], PatchStatus, Any, Any]] = []
+        to_bind: list[tuple[Fix[Any], PatchStatus, Any, Any, int | None]] = []
         for fix in fixes:
             if fix.name in self._active:
                 continue
-            status, original, replacement = self._judge(fix)
+            judged = self._judge(fix)
+            status = judged[0]
             self._last[fix.name] = status
             self._waiting.pop(fix.name, None)
             if status.state is FixState.WAITING:
                 self._waiting[fix.name] = fix.module
             elif status.state is FixState.APPLIED:
-                to_bind.append((fix, status, original, replacement))
+                to_bind.append((fix, *judged))
         rebound = _rebind(  # one pass for all
-            {id(o): (o, r) for _, _, o, r in to_bind},
-            {id(o): (f.attribute, self._references.pop(f.name, None)) for f, _, o, _ in to_bind},
+            {id(o): (o, r) for _, _, o, r, _ in to_bind},
+            {id(o): (f.attribute, n) for f, _, o, _, n in to_bind},
         )
-        for fix, status, original, replacement in to_bind:
+        for fix, status, original, replacement, _ in to_bind:
             try:
                 fix.after_apply(original)
             except Exception as exc:
@@ -294,7 +297,7 @@ class Patcher:
             status = status._replace(rebound=tuple(rebound[id(original)]))
             self._active[fix.name] = _Active(fix, original, replacement, status)
             self._last[fix.name] = status
-        return {module for name, module in self._waiting.items()}
+        return set(self._waiting.values())
 
     def _on_import(self, module: ModuleType) -> None:
         """A module some fixes wait for was imported: apply them."""
