@@ -80,14 +80,14 @@ except ImportError:  # run from a checkout without PYTHONPATH: use the checkout
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     import langgraph_fixed
 
-from langgraph_fixed._engine import _rebind
+from langgraph_fixed._bindings import rebind
 from langgraph_fixed.diagnostics.scenarios import Payload
 from langgraph_fixed.fixes.nonlocals import FixedGetFunctionNonlocals
 
 
 def _swap(old: Any, new: Any) -> None:
     """Rebind every loaded module global that is ``old`` to ``new`` (the engine's pass)."""
-    _rebind({id(old): (old, new)})
+    rebind({id(old): (old, new)})
 
 
 # No global of this module may hold any of the functions the modes swap in and

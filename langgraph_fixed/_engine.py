@@ -3,11 +3,15 @@
 For each fix a :class:`Patcher` asks: is the installed release one with the
 leak? Is the fix's module imported? (If not, it waits: the fix is applied
 right after that module's first import, see :mod:`langgraph_fixed._hooks`;
-nothing is imported here.) Is the attribute there, and is it the code the fix
-knows? Then it builds the replacement, rebinds every loaded module global
-that holds the original (by identity, under any name), lets the fix empty
-upstream's caches, and records the original so that :meth:`Patcher.revert`
-puts it back everywhere.
+nothing is imported here.) What is bound there: upstream's code it knows, a
+fix of ours, or someone else's wrapper? Then it builds the replacement,
+rebinds every loaded module global that holds the original (by identity, under
+any name, see :mod:`langgraph_fixed._bindings`), lets the fix empty upstream's
+caches, and records the original so that :meth:`Patcher.revert` puts it back.
+
+A status is read from the modules, not from a ledger: ``applied`` means the
+fix is bound where upstream defines the target and no module global still
+reaches upstream's object; otherwise the status says where it does.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from contextlib import contextmanager
 from types import ModuleType
 from typing import Any
 
-from langgraph_fixed import _hooks
+from langgraph_fixed import _bindings, _hooks
 from langgraph_fixed._status import (
     FixNotApplied,
     FixState,
@@ -28,8 +32,7 @@ from langgraph_fixed._status import (
     PatchStatus,
     StatusReport,
 )
-from langgraph_fixed.fixes._base import CacheSize, Fix, NotNeeded, Unrecognised, Versions
-from langgraph_fixed.fixes._base import is_replacement as _is_replacement
+from langgraph_fixed.fixes._base import CacheSize, Fix, NotNeeded, Unrecognised, Versions, replaced
 
 __all__ = [
     "DEFAULT",
@@ -89,101 +92,24 @@ def _outside(releases: Versions, versions: dict[str, str | None]) -> str | None:
     return None if inside else f"{releases.dist} {installed} is outside {releases.specifier}"
 
 
-#: The standard library never imports what a fix replaces: its modules are not searched.
-_STDLIB = frozenset(getattr(sys, "stdlib_module_names", ())) - {"__main__"}
-
-#: Whether ``sys.getrefcount`` counts exactly (CPython 3.10 - 3.13 with the GIL), so
-#: that :func:`_rebind` can prove a lookup by name found every binding.
-_EXACT_REFCOUNTS = (
-    sys.implementation.name == "cpython"
-    and (3, 10) <= sys.version_info[:2] <= (3, 13)
-    and getattr(sys, "_is_gil_enabled", lambda: True)()
-)
-_OVERHEAD = 0
-
-
-def _references(obj: Any) -> int | None:
-    """How many references to ``obj`` there are besides the caller's one local variable
-    (None where reference counts are not exact)."""
-    if not _EXACT_REFCOUNTS:
-        return None
-    return sys.getrefcount(obj) - _OVERHEAD
-
-
-def _calibrate() -> int:
-    """What a call of :func:`_references` adds to the count itself (3 on Python 3.11+,
-    4 on 3.10, which keeps the argument on the caller's stack too)."""
-    probe = object()
-    holder = [probe]  # the one reference besides the local variable
-    counted = _references(probe)
-    del holder
-    return 0 if counted is None else counted - 1
-
-
-_OVERHEAD = _calibrate()
-
-
-def _rebind(
-    pairs: dict[int, tuple[Any, Any]], names: dict[int, tuple[str, int | None]] | None = None
-) -> dict[int, list[str]]:
-    """Rebind every loaded module global that *is* an old object to its new one.
-
-    ``pairs`` maps ``id(old)`` to ``(old, new)``; returns, per ``id(old)``, the
-    ``module.name`` places rebound. ``names`` may give, per ``id(old)``, the name
-    ``old`` is defined under and how many references to it there were
-    (:func:`_references`): a first pass looks that name up in every module, and
-    when the bindings it finds account for every reference, ``old`` is bound
-    nowhere else, under no other name. Otherwise (an alias, a reference from
-    anywhere else), every value of every module is compared with ``old``: one
-    pass for all, at C speed.
-    """
-    rebound: dict[int, list[str]] = {key: [] for key in pairs}
-    todo = dict(pairs)
-    if names:
-        found: dict[int, list[dict[str, Any]]] = {key: [] for key in names}
-        lookups = list({name for name, _ in names.values()})
-        for module in list(sys.modules.values()):
-            namespace = getattr(module, "__dict__", None)
-            if type(namespace) is not dict:
-                continue
-            for name in lookups:
-                pair = pairs.get(id(namespace.get(name)))
-                if pair is not None and namespace[name] is pair[0]:
-                    found[id(pair[0])].append(namespace)
-        for key, (name, references) in names.items():
-            if references is not None and len(found[key]) == references:
-                for namespace in found[key]:
-                    namespace[name] = pairs[key][1]
-                    rebound[key].append(f"{namespace.get('__name__')}.{name}")
-                del todo[key]
-    if not todo:
-        return rebound
-    wanted = todo.keys()
-    for module_name, module in list(sys.modules.items()):
-        namespace = getattr(module, "__dict__", None)
-        if type(namespace) is not dict or module_name.partition(".")[0] in _STDLIB:
-            continue
-        try:
-            if wanted.isdisjoint(map(id, namespace.values())):  # most modules
-                continue
-        except RuntimeError:  # the namespace changed meanwhile: look at it below
-            pass
-        for name, value in list(namespace.items()):
-            pair = todo.get(id(value))
-            if pair is not None and pair[0] is value:
-                namespace[name] = pair[1]
-                rebound[id(value)].append(f"{module_name}.{name}")
-    return rebound
+def _kind(obj: Any) -> str:
+    kind = type(obj)
+    return f"{kind.__module__}.{kind.__qualname__}"
 
 
 class _Active:
-    __slots__ = ("fix", "original", "replacement", "status")
+    """A fix bound by this patcher: what it replaced, with what, and how it stood."""
+
+    __slots__ = ("baseline", "fix", "original", "replacement", "status")
 
     def __init__(self, fix: Fix[Any], original: Any, replacement: Any, status: PatchStatus):
         self.fix = fix
         self.original = original
         self.replacement = replacement
         self.status = status
+        #: references to the original once every binding was the fix's: as long as the
+        #: count stays there, nothing new can reach it (see _verify)
+        self.baseline: int | None = None
 
 
 class Patcher:
@@ -203,6 +129,9 @@ class Patcher:
         self._active: dict[str, _Active] = {}
         self._waiting: dict[str, str] = {}  # fix name -> the module it waits for
         self._last: dict[str, PatchStatus] = {}
+        #: who wants the fixes: apply() until revert(), and each open patched() block
+        self._applied = False
+        self._blocks = 0
 
     @property
     def fixes(self) -> tuple[Fix[Any], ...]:
@@ -247,12 +176,25 @@ class Patcher:
         if not hasattr(module, fix.attribute):
             reason = f"{fix.target} does not exist here"
             return make(FixState.SKIPPED, reason), None, None, None
-        original = getattr(module, fix.attribute)
-        references = _references(original)  # before anything of ours holds it
+        bound = getattr(module, fix.attribute)
+        ours = next((link for link in _bindings.chain(bound) if replaced(link) is not None), None)
+        if ours is not None:  # a fix left bound (a revert undone by a monkeypatch, say)
+            original = replaced(ours)
+            beneath = "" if ours is bound else f", beneath a {_kind(bound)}"
+            reason = f"{fix.summary}; adopted: the fix was already bound{beneath}"
+            return make(FixState.APPLIED, reason), original, ours, _bindings.references(original)
+        if not _bindings.plain(bound):
+            reason = (
+                f"{fix.target} is a {_kind(bound)} (another patcher's wrapper), not upstream's "
+                "code: the fix does not replace it, nor what it wraps. Apply langgraph-fixed "
+                "before that patcher wraps the target: it then wraps the fix"
+            )
+            return make(FixState.SKIPPED, reason), None, None, None
+        original = bound
+        del bound
+        references = _bindings.references(original)  # before anything of ours holds it
         untested = _outside(fix.tested, versions)
         try:
-            if _is_replacement(original):
-                raise NotNeeded("already replaced by langgraph-fixed")
             recognised = fix.recognise(original)
             replacement = fix.build(original, recognised)
         except NotNeeded as exc:
@@ -272,7 +214,9 @@ class Patcher:
         """Judge and bind ``fixes`` (the lock held); returns the modules to wait for."""
         to_bind: list[tuple[Fix[Any], PatchStatus, Any, Any, int | None]] = []
         for fix in fixes:
-            if fix.name in self._active:
+            active = self._active.get(fix.name)
+            if active is not None:
+                self._repair(active)
                 continue
             judged = self._judge(fix)
             status = judged[0]
@@ -282,7 +226,7 @@ class Patcher:
                 self._waiting[fix.name] = fix.module
             elif status.state is FixState.APPLIED:
                 to_bind.append((fix, *judged))
-        rebound = _rebind(  # one pass for all
+        rebound = _bindings.rebind(  # one pass for all
             {id(o): (o, r) for _, _, o, r, _ in to_bind},
             {id(o): (f.attribute, n) for f, _, o, _, n in to_bind},
         )
@@ -290,7 +234,7 @@ class Patcher:
             try:
                 fix.after_apply(original)
             except Exception as exc:
-                _rebind({id(replacement): (replacement, original)})
+                _bindings.rebind({id(replacement): (replacement, original)})
                 reason = f"emptying upstream's cache raised {exc!r}"
                 self._last[fix.name] = status._replace(state=FixState.FAILED, reason=reason)
                 continue
@@ -299,29 +243,110 @@ class Patcher:
             self._last[fix.name] = status
         return set(self._waiting.values())
 
+    def _measure(self) -> None:
+        """Count the references to each new original, now that every binding is the fix's
+        and nothing else of ours holds it (the lock held)."""
+        for active in self._active.values():
+            if active.baseline is None:
+                original = active.original
+                active.baseline = _bindings.references(original)
+
+    def _verify(self, active: _Active) -> PatchStatus:
+        """The fix's status as the modules show it now (the lock held)."""
+        fix, status = active.fix, active.status
+        module = sys.modules.get(fix.module)
+        bound = getattr(module, fix.attribute, None)
+        if not any(link is active.replacement for link in _bindings.chain(bound)):
+            reason = f"{fix.target} is a {_kind(bound)} now, not the fix"
+            return status._replace(state=FixState.PARTIAL, reason=reason, leaks=(fix.target,))
+        original = active.original
+        count = _bindings.references(original)
+        if count is not None and count == active.baseline:
+            return status  # nothing new holds upstream's object
+        leaks = tuple(_bindings.reaching(original, fix.attribute))
+        if not leaks:
+            return status
+        reason = f"still bound to upstream's cached code: {', '.join(leaks)}"
+        return status._replace(state=FixState.PARTIAL, reason=reason, leaks=leaks)
+
+    def _repair(self, active: _Active) -> None:
+        """Rebind what reaches upstream's object again to the fix (an applied fix
+        that something undid), where it can (the lock held)."""
+        if self._verify(active).state is FixState.APPLIED:
+            return
+        original, replacement = active.original, active.replacement
+        _bindings.rebind({id(original): (original, replacement)})
+        module = sys.modules.get(active.fix.module)
+        if module is not None and getattr(module, active.fix.attribute, None) is original:
+            setattr(module, active.fix.attribute, replacement)
+        active.baseline = None  # measured again by _apply
+
     def _on_import(self, module: ModuleType) -> None:
         """A module some fixes wait for was imported: apply them."""
         with self._lock:
             names = {n for n, m in self._waiting.items() if m == module.__name__}
             self._apply(f for f in self.fixes if f.name in names)
-            problems = [self._last[n] for n in names if self._last[n].problem]
+            self._measure()
+            problems = [s for s in self._statuses() if s.fix in names and s.problem]
         _warn(problems, stacklevel=3)
 
-    def _revert(self, names: Iterable[str]) -> None:
-        """Put the originals of ``names`` back everywhere and stop waiting (the lock held)."""
-        names = set(names)
-        actives = [a for n, a in self._active.items() if n in names]
-        _rebind({id(a.replacement): (a.replacement, a.original) for a in actives})
-        for name in names:
-            self._active.pop(name, None)
-            module = self._waiting.pop(name, None)
-            if module is not None and module not in self._waiting.values():
-                _hooks.cancel(module, self._on_import)
-            last = self._last.get(name)
-            if last is not None:
-                self._last[name] = PatchStatus(
-                    name, FixState.INACTIVE, "reverted", last.target, last.versions
-                )
+    def _revert(self) -> None:
+        """Put the originals back everywhere and stop waiting (the lock held): those this
+        patcher bound, and any fix of ours still bound where a target is defined."""
+        pairs = {id(a.replacement): (a.replacement, a.original) for a in self._active.values()}
+        for fix in self.fixes:
+            module = sys.modules.get(fix.module)
+            for link in _bindings.chain(getattr(module, fix.attribute, None)):
+                original = replaced(link)
+                if original is not None:
+                    pairs[id(link)] = (link, original)
+        _bindings.rebind(pairs)
+        for module_name in set(self._waiting.values()):
+            _hooks.cancel(module_name, self._on_import)
+        reverted = set(self._active) | set(self._waiting)
+        self._active.clear()
+        self._waiting.clear()
+        for name in reverted:
+            last = self._last[name]
+            self._last[name] = PatchStatus(
+                name, FixState.INACTIVE, "reverted", last.target, last.versions
+            )
+
+    def _statuses(self) -> StatusReport:
+        statuses = []
+        for fix in self.fixes:
+            active = self._active.get(fix.name)
+            last = self._last.get(fix.name)
+            if active is not None:
+                statuses.append(self._verify(active))
+                continue
+            if last is None:
+                last = PatchStatus(fix.name, FixState.INACTIVE, "apply() not called", fix.target)
+            if last.state is FixState.INACTIVE and self._stray(fix):
+                reason = f"{last.reason}; {fix.target} still holds a fix of ours, which "
+                reason += "nothing here recorded (apply() adopts it, revert() undoes it)"
+                last = last._replace(reason=reason)
+            statuses.append(last)
+        return StatusReport(statuses)
+
+    @staticmethod
+    def _stray(fix: Fix[Any]) -> bool:
+        """Whether a fix of ours is bound at ``fix``'s target (left by a revert undone)."""
+        bound = getattr(sys.modules.get(fix.module), fix.attribute, None)
+        return any(replaced(link) is not None for link in _bindings.chain(bound))
+
+    def _apply_all(self, strict: bool) -> StatusReport:
+        with self._lock:
+            watch = self._apply(self.fixes)
+            self._measure()
+        for module in watch:
+            _hooks.when_imported(module, self._on_import)
+        with self._lock:
+            report = self._statuses()
+        _warn(report.problems, stacklevel=4)
+        if strict and not report.ok:
+            raise FixNotApplied(report)
+        return report
 
     # --- the public API ----------------------------------------------------------
 
@@ -330,60 +355,62 @@ class Patcher:
 
         A fix whose module is not imported yet is left ``waiting`` and applied
         right after that module's first import: ``apply()`` imports nothing.
-        A fix that cannot be applied (an unknown release, unrecognised code)
-        is skipped with a :class:`LangGraphFixedWarning` and the library keeps
-        working, unpatched. With ``strict``, :class:`FixNotApplied` is raised
-        instead, after the other fixes are applied; a waiting fix is judged
-        when its module is imported, and then only warns.
+        A fix that cannot be applied (an unknown release, unrecognised code,
+        another patcher's wrapper on the target) is skipped with a
+        :class:`LangGraphFixedWarning` and the library keeps working, unpatched.
+        An applied fix that something undid (a module bound to upstream's code
+        again) is bound again. With ``strict``, :class:`FixNotApplied` is raised
+        when a fix is skipped, failed or partial, after the others are applied;
+        a waiting fix is judged when its module is imported, and then only
+        warns. The fixes stay applied until :meth:`revert`, whatever
+        :meth:`patched` blocks open and close meanwhile.
         """
         with self._lock:
-            watch = self._apply(self.fixes)
-        for module in watch:
-            _hooks.when_imported(module, self._on_import)
-        report = self.status()
-        _warn(report.problems, stacklevel=3)
-        if strict and not report.ok:
-            raise FixNotApplied(report)
-        return report
+            self._applied = True
+        return self._apply_all(strict)
 
     def revert(self) -> StatusReport:
-        """Restore the exact original objects everywhere the fixes were bound."""
+        """Restore the exact original objects everywhere the fixes were bound.
+
+        Undoes :meth:`apply` and every open :meth:`patched` block at once (their
+        exits then do nothing more).
+        """
         with self._lock:
-            self._revert([f.name for f in self.fixes])
-            return self.status()
+            self._applied = False
+            self._blocks = 0
+            self._revert()
+            return self._statuses()
 
     def status(self) -> StatusReport:
-        """The current state of every fix (``not applied`` before :meth:`apply`)."""
+        """The state of every fix, read from the loaded modules now.
+
+        ``applied`` only while the fix is bound where upstream defines the
+        target and no module global reaches upstream's object (under any
+        name, or under the target's name through a wrapper); ``partial``
+        otherwise, naming where it does (``PatchStatus.leaks``).
+        """
         with self._lock:
-            statuses = []
-            for fix in self.fixes:
-                active = self._active.get(fix.name)
-                last = self._last.get(fix.name)
-                if active is not None:
-                    statuses.append(active.status)
-                elif last is not None:
-                    statuses.append(last)
-                else:
-                    reason = "apply() not called"
-                    statuses.append(PatchStatus(fix.name, FixState.INACTIVE, reason, fix.target))
-            return StatusReport(statuses)
+            return self._statuses()
 
     @contextmanager
     def patched(self, *, strict: bool = False) -> Iterator[StatusReport]:
         """Apply the fixes for the duration of a block.
 
-        Fixes that were already active (or waiting) when the block was entered
-        stay so on exit; only those this block applied are reverted.
+        The blocks are counted, across threads and tasks: the fixes are reverted
+        when the last open block exits, unless :meth:`apply` was called (its fixes
+        stay until :meth:`revert`). A block whose ``strict`` apply raises counts
+        as closed: nothing is left applied on its behalf.
         """
         with self._lock:
-            before = set(self._active) | set(self._waiting)
-            report = self.apply(strict=strict)
-            mine = (set(self._active) | set(self._waiting)) - before
+            self._blocks += 1
         try:
-            yield report
+            yield self._apply_all(strict)
         finally:
             with self._lock:
-                self._revert(mine)
+                if self._blocks > 0:
+                    self._blocks -= 1
+                    if self._blocks == 0 and not self._applied:
+                        self._revert()
 
     def get_original(self, name: str) -> Any:
         """The object the fix ``name`` replaced, while it is applied (``KeyError`` otherwise)."""

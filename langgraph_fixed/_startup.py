@@ -17,6 +17,7 @@ modules' imports, so that each fix is in place before anything can use it.
 from __future__ import annotations
 
 import os
+import sys
 import warnings
 from types import ModuleType
 
@@ -26,12 +27,29 @@ ENV_VAR = "LANGGRAPH_FIXED"
 #: Every fix's module lives in one of these packages (a test checks the registry).
 PACKAGES = ("langchain_core", "langgraph", "langchain")
 _TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off", ""})
+_told = False
 
 
 def requested(environ: dict[str, str] | None = None) -> bool:
     """Whether the environment asks for the fixes."""
     value = (os.environ if environ is None else environ).get(ENV_VAR, "")
     return value.strip().lower() in _TRUE
+
+
+def from_environment() -> None:
+    """What the start-up line runs: install the hook if ``LANGGRAPH_FIXED`` asks for
+    it; say so on standard error (once) if its value means neither yes nor no."""
+    global _told
+    value = os.environ.get(ENV_VAR, "")
+    if value.strip().lower() in _TRUE:
+        install()
+    elif value.strip().lower() not in _FALSE and not _told:
+        _told = True
+        sys.stderr.write(
+            f"langgraph-fixed: {ENV_VAR}={value!r} is not understood, nothing is applied: "
+            "1, true, yes or on apply the fixes; 0, false, no, off or empty do not\n"
+        )
 
 
 def _apply(package: ModuleType) -> None:

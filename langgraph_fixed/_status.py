@@ -30,6 +30,8 @@ class FixState(enum.Enum):
     NOT_NEEDED = "not needed"
     #: needed on this install, its module not imported yet: applied when it is
     WAITING = "waiting"
+    #: bound, but a module global still reaches upstream's object (``leaks`` says where)
+    PARTIAL = "partial"
     SKIPPED = "skipped"
     FAILED = "failed"
     INACTIVE = "not applied"
@@ -51,6 +53,8 @@ class PatchStatus(NamedTuple):
     rebound: tuple[str, ...] = ()
     #: for ``WAITING``: the module whose import applies the fix
     waiting_for: str | None = None
+    #: for ``PARTIAL``: the module globals still bound to upstream's object
+    leaks: tuple[str, ...] = ()
 
     @property
     def active(self) -> bool:
@@ -59,7 +63,7 @@ class PatchStatus(NamedTuple):
     @property
     def problem(self) -> bool:
         """True when the fix is needed here but is not active and will not be."""
-        return self.state in (FixState.SKIPPED, FixState.FAILED)
+        return self.state in (FixState.SKIPPED, FixState.FAILED, FixState.PARTIAL)
 
 
 class StatusReport(tuple[PatchStatus, ...]):

@@ -114,7 +114,11 @@ def doctor(
         say(f"  {line}")
 
     code = 0
-    if not report.ok:
+    ran = [name for name, result in after.items() if not isinstance(result, str)]
+    if live and not ran:
+        say("\nNo scenario could run on this install: the live check showed nothing.")
+        code = 1
+    elif not report.ok:
         say("\nA needed fix is not active: see the reasons above.")
         code = 1
     elif still_leaking:
@@ -220,13 +224,27 @@ def run(command: Sequence[str]) -> int:
     # has no .pth, so a sitecustomize on PYTHONPATH does the same there.
     bootstrap = os.path.dirname(os.path.abspath(_bootstrap.__file__ or ""))
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [bootstrap, env.get("PYTHONPATH")]))
-    if os.name == "posix":
-        try:
+    try:
+        if os.name == "posix":
             os.execvpe(args[0], args, env)  # the command takes this process's place
-        except FileNotFoundError:
-            print(f"langgraph-fixed run: command not found: {args[0]}", file=sys.stderr)
-            return 127
-    return subprocess.call(args, env=env)
+        return subprocess.call(args, env=env)
+    except FileNotFoundError:
+        print(f"langgraph-fixed run: command not found: {args[0]}", file=sys.stderr)
+        return 127
+    except OSError as exc:  # not executable, not a program: what a shell says, and 126
+        reason = exc.strerror or str(exc)
+        print(f"langgraph-fixed run: {args[0]}: {reason}", file=sys.stderr)
+        return 126
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -237,11 +255,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--version", action="version", version=f"%(prog)s {langgraph_fixed.__version__}"
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command")
     doc = sub.add_parser("doctor", help="versions, fix status and a live leak check")
     doc.add_argument(
         "--requests",
-        type=int,
+        type=_positive,
         default=300,
         help="builds per scenario (default 300: more than upstream's 256-entry cache)",
     )
@@ -307,7 +325,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Example: langgraph-fixed run -- uvicorn app:app --workers 4",
     )
     runner.add_argument("argv", nargs=argparse.REMAINDER, help="the command and its arguments")
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    if args.command is None:
+        parser.error("a command is needed: doctor, scan or run")
     if args.command == "run":
         return run(args.argv)
     if args.command == "doctor":
@@ -319,6 +341,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         return doctor(args.requests, args.scenario, args.json, live=args.live, apply=args.apply)
     if args.command == "scan":
+        from langgraph_fixed.diagnostics.scan import distribution_sources
+
+        missing = [name for name in args.dist if distribution_sources(name)[0] is None]
+        if missing:
+            parser.error(f"argument --dist: not installed: {', '.join(missing)}")
+        absent = [path for path in args.path if not Path(path).exists()]
+        if absent:
+            parser.error(f"argument --path: no such file or directory: {', '.join(absent)}")
         return scan_command(args.dist, args.path, args.json, args.fail_on_new)
     parser.error(f"unknown command {args.command}")  # pragma: no cover
     return 2  # pragma: no cover

@@ -52,7 +52,7 @@ from itertools import islice
 from typing import Any, Final, Generic, TypeVar
 
 from langgraph_fixed._status import LangGraphFixedWarning
-from langgraph_fixed.weakcache import weak_key_cache
+from langgraph_fixed.weakcache import WeakKeyCache, weak_key_cache
 
 __all__ = [
     "DEFAULT_MAX_DEPTH",
@@ -392,7 +392,10 @@ class closing(Generic[_T]):
     - closers registered with :func:`on_release` on any object reached.
 
     Each resource is closed at most once, even when reached by several paths (a
-    closer that is a resource's own ``close`` counts as that resource). The
+    closer that is a resource's own ``close`` counts as that resource), and by
+    several blocks (nested over the same resource, or one after the other): a
+    resource closed by any block is not closed again, as long as it takes weak
+    references (one that does not is closed once per block that reaches it). The
     order unwinds like ``contextlib.ExitStack``: a resource is pushed once the
     walk is done with what it holds, a registered closer after its object's
     contents, and the stack is closed in reverse, so an owner closes before
@@ -528,6 +531,24 @@ class _Outcome:
             raise group
 
 
+#: Every resource a closing() block closed (by identity, held weakly): blocks nested
+#: over the same resource, or run one after the other, close it once between them.
+_CLOSED: WeakKeyCache[object, bool] = WeakKeyCache()
+_closed_lock = threading.Lock()
+
+
+def _first_close(resource: object) -> bool:
+    """Whether ``resource`` is closed for the first time here (then it is recorded).
+
+    A resource that takes no weak reference cannot be recorded: each block that
+    reaches it closes it (once per block)."""
+    with _closed_lock:
+        if resource in _CLOSED:
+            return False
+        _CLOSED.put(resource, True)
+        return True
+
+
 @dataclass
 class _Step:
     """One thing to close: a resource, or a closer registered with on_release()."""
@@ -539,7 +560,7 @@ class _Step:
     def close(self) -> None:
         if self.handle is not None:
             _settle_sync(self.handle._run(), self.handle)
-        else:
+        elif _first_close(self.resource):
             _settle_sync(_close_sync(self.resource), self.resource)
 
     async def aclose(self) -> None:
@@ -547,7 +568,7 @@ class _Step:
             result = self.handle._run()
             if inspect.isawaitable(result):
                 await result
-        else:
+        elif _first_close(self.resource):
             await _close_async(self.resource)
 
     def detach_duplicates(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -11,6 +12,8 @@ import pytest
 
 from langgraph_fixed import cli
 from langgraph_fixed.fixes import nonlocals as nonlocals_fix
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -92,3 +95,97 @@ def test_doctor_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     ]
     assert document["fixes"][0]["state"] == "applied"
     assert "Live check" in capsys.readouterr().out
+
+
+# --- every edge a user hits: a one-line message and the conventional exit code ------
+
+
+def cli_run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "langgraph_fixed", *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+        env=env,
+    )
+
+
+def test_run_a_file_that_is_not_executable_says_so_and_exits_126(tmp_path: Path) -> None:
+    script = tmp_path / "not-executable"
+    script.write_text("echo hi\n")
+    result = cli_run("run", "--", str(script))
+    assert result.returncode == 126
+    assert result.stderr.strip() == f"langgraph-fixed run: {script}: Permission denied"
+    missing = cli_run("run", "--", str(tmp_path / "missing"))
+    assert missing.returncode == 127 and "command not found" in missing.stderr
+    assert "Traceback" not in result.stderr + missing.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--bogus"], "unrecognized arguments: --bogus"),
+        ([], "a command is needed: doctor, scan or run"),
+        (["doctor", "--requests", "0"], "must be at least 1, not 0"),
+        (["doctor", "--requests", "-5"], "must be at least 1, not -5"),
+        (["doctor", "--scenario", "nope"], "invalid choice: 'nope'"),
+        (["scan", "--dist", "lgf-typo"], "not installed: lgf-typo"),
+        (["scan", "--path", "/lgf/nonexistent"], "no such file or directory: /lgf/nonexistent"),
+    ],
+)
+def test_usage_errors_exit_2_naming_the_problem(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        cli.main(args)
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_doctor_that_could_run_no_scenario_fails(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from langgraph_fixed.diagnostics import scenarios
+
+    def unavailable(payload: object) -> None:
+        raise ImportError("not on this install")
+
+    broken = scenarios.Scenario("broken", "needs something missing", unavailable)
+    monkeypatch.setattr(scenarios, "SCENARIOS", (broken,))
+    assert cli.doctor(requests=3) == 1
+    out = capsys.readouterr().out
+    assert "could not run" in out and "No scenario could run" in out and "OK" not in out
+
+
+def test_scan_reads_past_a_file_too_deep_to_parse(tmp_path: Path) -> None:
+    deep = tmp_path / "deep.py"
+    deep.write_text("x = " + " + ".join(["1"] * 20000) + "\n")
+    (tmp_path / "fine.py").write_text("import functools\n\n@functools.cache\ndef f(x): ...\n")
+    result = cli_run("scan", "--path", str(tmp_path), "--fail-on-new")
+    assert result.returncode == 1, result.stdout + result.stderr  # fine.py's cache is new
+    assert f"could not read {deep}: RecursionError" in result.stdout
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("value", ["2", "enabled"])
+def test_an_unknown_langgraph_fixed_value_is_said_once_and_applies_nothing(value: str) -> None:
+    from langgraph_fixed import _bootstrap
+
+    env = dict(os.environ, LANGGRAPH_FIXED=value)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [os.path.dirname(_bootstrap.__file__ or ""), str(ROOT), env.get("PYTHONPATH", "")]
+    )
+    code = (
+        "import langchain_core.runnables.utils as u; print(type(u.get_function_nonlocals).__name__)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "_lru_cache_wrapper", "nothing applied"
+    lines = [line for line in result.stderr.splitlines() if "langgraph-fixed" in line]
+    assert lines == [
+        f"langgraph-fixed: LANGGRAPH_FIXED={value!r} is not understood, nothing is applied: "
+        "1, true, yes or on apply the fixes; 0, false, no, off or empty do not"
+    ]

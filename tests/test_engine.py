@@ -42,9 +42,8 @@ INSTALLED = Versions("pytest")
 
 
 class Replacement:
-    __langgraph_fixed__ = True
-
     def __init__(self, original: Any, tag: str) -> None:
+        self.__langgraph_fixed__ = original
         self.__wrapped__ = original.__wrapped__
         self.tag = tag
 
@@ -229,20 +228,20 @@ def test_a_registry_given_as_a_function_is_read_on_first_use() -> None:
 
 
 def test_reference_counts_are_what_the_rebinding_shortcut_assumes() -> None:
-    """``_references`` counts every reference but the caller's one local: when the
+    """``references`` counts every reference but the caller's one local: when the
     bindings found by name account for them all, no other binding can exist."""
-    from langgraph_fixed import _engine
+    from langgraph_fixed import _bindings
 
     obj = object()
     holders = [obj, obj]
-    expected = 2 if _engine._EXACT_REFCOUNTS else None
-    assert _engine._references(obj) == expected
+    expected = 2 if _bindings._EXACT_REFCOUNTS else None
+    assert _bindings.references(obj) == expected
     holders.pop()
-    assert _engine._references(obj) == (1 if expected else None)
+    assert _bindings.references(obj) == (1 if expected else None)
 
 
 def test_an_alias_or_a_stray_reference_makes_every_value_compared(library: str) -> None:
-    from langgraph_fixed import _engine
+    from langgraph_fixed import _bindings
 
     module: Any = importlib.import_module(library)
     old, new = module.analyse, object()
@@ -252,7 +251,7 @@ def test_an_alias_or_a_stray_reference_makes_every_value_compared(library: str) 
     try:
         # told there are 2 references (the library's and the alias's), a lookup by
         # name finds one: every value is then compared, and the alias is found
-        rebound = _engine._rebind({id(old): (old, new)}, {id(old): ("analyse", 2)})
+        rebound = _bindings.rebind({id(old): (old, new)}, {id(old): ("analyse", 2)})
         assert sorted(rebound[id(old)]) == sorted(
             [f"{library}.analyse", "lgf_fake_alias.other_name"]
         )

@@ -843,3 +843,30 @@ def test_a_thousand_per_request_graphs(docs_db: Path) -> None:
     )
     assert with_closing == 0
     assert 64 <= without_closing <= 256, without_closing
+
+
+def test_nested_blocks_over_the_same_resource_close_it_once() -> None:
+    log: list[str] = []
+    shared = Resource("shared", log)
+    own = Resource("own", log)
+    outer_tools = [tool_over(shared, "a"), tool_over(own, "b")]
+    with closing(outer_tools):
+        with closing(tool_over(shared, "c")):
+            pass
+        assert log == ["shared"], "the inner block closed what it reached"
+    assert log == ["shared", "own"], "the outer block did not close it again"
+    with closing([tool_over(shared, "d")]):
+        pass
+    assert log == ["shared", "own"], "nor does a later block"
+
+
+def test_nested_async_blocks_close_once_too() -> None:
+    log: list[str] = []
+    shared = Resource("shared", log)
+
+    async def blocks() -> None:
+        async with closing(tool_over(shared, "a")), closing(tool_over(shared, "b")):
+            pass
+
+    asyncio.run(blocks())
+    assert log == ["shared"]

@@ -475,10 +475,13 @@ def test_table_and_json_file(
 
 
 def test_a_distribution_that_is_not_installed(capsys: pytest.CaptureFixture[str]) -> None:
-    code, document = scan_json(capsys, "--dist", "no-such-distribution-here", "--fail-on-new")
-    assert code == 0
-    assert document["distributions"] == {"no-such-distribution-here": None}
-    assert document["caches"] == []
+    """A usage error (it was a scan of nothing that passed, even with --fail-on-new)."""
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["scan", "--dist", "no-such-distribution-here", "--fail-on-new"])
+    assert exc.value.code == 2
+    assert "not installed: no-such-distribution-here" in capsys.readouterr().err
+    # the library function still reports it, for callers that scan several
+    assert scan(["no-such-distribution-here"]).distributions == {"no-such-distribution-here": None}
 
 
 def test_scan_source_reads_one_module() -> None:

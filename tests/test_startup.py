@@ -92,3 +92,22 @@ print(json.dumps({"new": new}))
 def test_every_fix_lives_in_a_package_the_start_up_hook_watches() -> None:
     for fix in FIXES:
         assert fix.module.partition(".")[0] in _startup.PACKAGES, fix.name
+
+
+def test_the_package_never_imports_typing_extensions_itself() -> None:
+    """Not a declared dependency (pydantic's): apply() and the doctor's modules do
+    without it; only the scenarios that build a TypedDict ask for it, when they run."""
+    out = python(
+        """
+import json, sys
+import langgraph.graph, langchain_core.runnables, langchain_core.utils.pydantic
+sys.modules["typing_extensions"] = None  # any import of it from now on fails
+import langgraph_fixed
+report = langgraph_fixed.apply(strict=True)
+from langgraph_fixed.fixes import model_factories
+model_factories.long_lived(int)
+import langgraph_fixed.cli, langgraph_fixed.diagnostics.scenarios, langgraph_fixed.diagnostics.scan
+print(json.dumps({"ok": report.ok}))
+"""
+    )
+    assert out == {"ok": True}

@@ -14,10 +14,9 @@ import sys
 _here = os.path.dirname(os.path.abspath(__file__))
 
 try:
-    from langgraph_fixed._startup import install, requested
+    from langgraph_fixed._startup import from_environment
 
-    if requested():
-        install()
+    from_environment()
 except Exception:  # never take the host process down at start-up
     pass
 

@@ -802,8 +802,8 @@ def scan(
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", SyntaxWarning)
                 found = scan_source(path.read_text(encoding="utf-8"), module, str(path))
-        except (SyntaxError, UnicodeDecodeError, OSError, ValueError) as exc:
-            result.unreadable.append((str(path), repr(exc)))
+        except (SyntaxError, UnicodeDecodeError, OSError, ValueError, RecursionError) as exc:
+            result.unreadable.append((str(path), f"{type(exc).__name__}: {str(exc)[:200]}"))
             continue
         for cache in found:
             result.caches.append(judge(dataclasses.replace(cache, distribution=dist), fixes))

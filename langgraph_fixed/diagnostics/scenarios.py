@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, Field
-from typing_extensions import TypedDict
 
 __all__ = [
     "SCENARIOS",
@@ -98,6 +97,7 @@ def measure(scenario: Scenario, requests: int = 300, payload_size: int = 64) -> 
 
 def _counter_graph(node: Any) -> Any:
     from langgraph.graph import END, START, StateGraph
+    from typing_extensions import TypedDict  # pydantic's own dependency
 
     class Counter(TypedDict):
         n: int
@@ -271,6 +271,7 @@ def tool_dumped_to_json(payload: Any) -> None:
 def lambda_input_schema(payload: Any) -> None:
     """``_create_root_model_cached`` (core): a lambda over a per-request ``TypedDict``."""
     from langchain_core.runnables import RunnableLambda
+    from typing_extensions import TypedDict  # pydantic wants it below Python 3.12
 
     class Question(TypedDict):
         text: str
@@ -365,6 +366,7 @@ def state_with_request_field_types(payload: Any) -> None:
     """``_get_adapter`` (langgraph 0.3.28 - 0.4.7): pydantic state fields typed with
     classes made per request, ``Doc | None`` and ``Sequence[Hit]``."""
     from langgraph.graph import END, START, StateGraph
+    from typing_extensions import TypedDict  # pydantic wants it below Python 3.12
 
     @dataclasses.dataclass
     class Doc:  # reaches the payload through its method's closure

@@ -27,20 +27,25 @@ __all__ = [
     "NotNeeded",
     "Unrecognised",
     "Versions",
-    "is_replacement",
     "reads_global",
+    "replaced",
 ]
 
 R = TypeVar("R")
 
-#: Class attribute every replacement carries: how a second ``apply()`` (or a
-#: second engine) tells our object from upstream's.
+#: The attribute every replacement carries, holding the object it replaced: how
+#: the engine tells a fix of ours from upstream's code and finds the original
+#: again (after a revert that a monkeypatch undid, say).
 MARK = "__langgraph_fixed__"
 
 
-def is_replacement(obj: Any) -> bool:
-    """Whether ``obj`` is one of our replacements (read statically: a mock says nothing)."""
-    return inspect.getattr_static(obj, MARK, False) is True
+def replaced(obj: Any) -> Any:
+    """What ``obj`` replaced, if it is one of our replacements; else None (read
+    statically: a mock or a proxy answers nothing)."""
+    try:
+        return inspect.getattr_static(obj, MARK, None)
+    except Exception:  # an object whose type lookup itself fails
+        return None
 
 
 class NotNeeded(Exception):

@@ -84,9 +84,8 @@ class ClassStoredCache:
     uncached function is ``__wrapped__``; the cache API is ``functools``'.
     """
 
-    __langgraph_fixed__ = True
-
     def __init__(self, original: Any, attribute: str) -> None:
+        self.__langgraph_fixed__ = original  # what it replaced (see fixes._base.MARK)
         self.__wrapped__: Callable[..., Any] = original.__wrapped__
         self._original = original
         self._memo: ClassMemo[tuple[tuple[Any, ...], Any]] = ClassMemo(attribute)

@@ -38,6 +38,7 @@ import enum
 import functools
 import sys
 import threading
+import typing
 import weakref
 from collections.abc import Callable
 from types import ModuleType
@@ -61,7 +62,6 @@ class _Pydantic:
     __slots__ = ("field_info", "field_slots", "get_args", "get_origin", "undefined")
 
     def __init__(self) -> None:
-        import typing_extensions
         from pydantic.fields import FieldInfo
         from pydantic_core import PydanticUndefined
 
@@ -70,8 +70,9 @@ class _Pydantic:
         self.field_slots = tuple(
             slot for klass in FieldInfo.__mro__ for slot in getattr(klass, "__slots__", ())
         )
-        self.get_origin: Callable[[Any], Any] = typing_extensions.get_origin
-        self.get_args: Callable[[Any], tuple[Any, ...]] = typing_extensions.get_args
+        # typing's own: typing_extensions' forms are typing's on Python 3.10+
+        self.get_origin: Callable[[Any], Any] = typing.get_origin
+        self.get_args: Callable[[Any], tuple[Any, ...]] = typing.get_args
 
 
 @functools.cache
@@ -242,9 +243,8 @@ class FixedModelFactory:
     models built for other keys; ``__wrapped__`` is upstream's uncached function.
     """
 
-    __langgraph_fixed__ = True
-
     def __init__(self, original: Any) -> None:
+        self.__langgraph_fixed__ = original  # what it replaced (see fixes._base.MARK)
         self.__wrapped__: Callable[..., Any] = original.__wrapped__
         self._original = original
         self._live = LiveModels()

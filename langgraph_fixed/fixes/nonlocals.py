@@ -203,8 +203,6 @@ class FixedGetFunctionNonlocals:
     cache; ``__wrapped__`` is upstream's uncached function.
     """
 
-    __langgraph_fixed__ = True
-
     def __init__(
         self,
         original: Any,
@@ -212,6 +210,7 @@ class FixedGetFunctionNonlocals:
         *,
         closure_of_wrapped: bool = True,
     ) -> None:
+        self.__langgraph_fixed__ = original  # what it replaced (see fixes._base.MARK)
         self.__wrapped__: Callable[[Any], list[Any]] = original.__wrapped__
         self._visitor = visitor
         self._closure_of_wrapped = closure_of_wrapped

@@ -97,9 +97,8 @@ def _owner(tp: Any) -> Any:
 class FixedGetAdapter:
     """Drop-in for ``_get_adapter``: adapters kept in the class their type is about."""
 
-    __langgraph_fixed__ = True
-
     def __init__(self, original: Callable[[Any], Any], compute: Callable[[Any], Any]) -> None:
+        self.__langgraph_fixed__ = original  # what it replaced (see fixes._base.MARK)
         self._original = original
         self._compute = compute
         self._memo: ClassMemo[dict[Any, Callable[[Any], Any]]] = ClassMemo(MEMO_ATTRIBUTE)

@@ -78,7 +78,7 @@ def build_weak_mapper_class(original: type) -> type:
         "__module__": original.__module__,
         "__qualname__": original.__qualname__,
         "__doc__": original.__doc__,
-        "__langgraph_fixed__": True,
+        "__langgraph_fixed__": original,
         INSTANCES: instances,
     }
     return type(original.__name__, (original,), namespace)
