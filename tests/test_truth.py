@@ -50,13 +50,24 @@ def state() -> FixState:
 
 @pytest.fixture
 def upstream() -> Iterator[Any]:
-    """Upstream's cached function, bound everywhere again after the test."""
+    """Upstream's cached function; after the test, every module global of that name that
+    reaches it (or a fix) through a wrapper is bound to it again."""
+    import sys
+
+    import langgraph.graph  # noqa: F401 - loaded first, as an application has it
+
+    from langgraph_fixed._bindings import chain
+    from langgraph_fixed.fixes._base import replaced
+
     original = utils().get_function_nonlocals
     assert base().get_function_nonlocals is original, "imported: langchain-core imports lazily"
     yield original
     langgraph_fixed.revert()
-    utils().get_function_nonlocals = original
-    base().get_function_nonlocals = original
+    utils().get_function_nonlocals = base().get_function_nonlocals = original
+    for module in list(sys.modules.values()):
+        links = chain(getattr(module, NAME, None))
+        if any(link is original or replaced(link) is original for link in links):
+            setattr(module, NAME, original)
 
 
 # --- another patcher's wrapper on the target ----------------------------------
