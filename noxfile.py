@@ -94,6 +94,7 @@ MATRIX_TESTS = [
     "tests/test_subgraphs.py",
     "tests/test_other_caches.py",
     "tests/test_dropin.py",
+    "tests/test_truth.py",
     "-k",
     "not type_checkers",
 ]
@@ -174,7 +175,9 @@ def pythons(session: nox.Session, versions: str) -> None:
     args = session.posargs or [
         "tests/test_differential.py",
         "tests/test_core.py",
-        "tests/test_cache.py",
+        "tests/test_weakcache.py",
+        "tests/test_engine.py",
+        "tests/test_hooks.py",
         "tests/test_leaks.py",
     ]
     session.run("pytest", *args)

@@ -14,7 +14,8 @@ counts the payloads still alive::
     python patches/leak_check.py --expect leak    # exit 1 unless the nonlocals scenarios leak
 
 A scenario whose cache the installed versions do not have counts 0; one that
-cannot run (``create_agent`` without the langchain package) is skipped.
+cannot run on them (``create_agent`` without the langchain package, a tool
+dumped to JSON before langchain-core 1.6) is reported as such, as the doctor does.
 """
 
 import argparse
@@ -71,16 +72,16 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict[str, Any]] = []
     for scenario in scenarios.SCENARIOS:
         try:
-            alive = scenarios.measure(scenario, args.requests).alive
-        except ImportError:  # e.g. create_agent without the langchain package
-            alive = None
-        rows.append({"name": scenario.name, "alive": alive})
+            alive, why = scenarios.measure(scenario, args.requests).alive, None
+        except Exception as exc:  # create_agent without langchain; a tool dump before core 1.6
+            alive, why = None, f"{type(exc).__name__}: {str(exc)[:100]}"
+        rows.append({"name": scenario.name, "alive": alive, "could_not_run": why})
 
     found = versions()
     print(", ".join(f"{d} {v}" for d, v in found.items()))
     for row in rows:
         if row["alive"] is None:
-            print(f"  {row['name']:28} skipped (not installed: langchain, say)")
+            print(f"  {row['name']:28} could not run on these versions ({row['could_not_run']})")
         else:
             print(f"  {row['name']:28} {row['alive']} of {args.requests} payloads alive")
     if args.json:
