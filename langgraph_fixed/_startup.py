@@ -8,7 +8,7 @@ child processes (subprocess, multiprocessing spawn and forkserver, uvicorn and
 gunicorn workers) inherit it, so each of them is fixed too.
 
 Start-up stays cheap: this module imports only the post-import hooks. When
-the first of LangChain's or LangGraph's packages is imported, ``apply()`` runs
+the first of LangChain's, LangGraph's or LangSmith's packages is imported, ``apply()`` runs
 (in the hook, right after that package's own ``__init__``); it applies the
 fixes whose modules are loaded and leaves the others waiting for their
 modules' imports, so that each fix is in place before anything can use it.
@@ -25,7 +25,7 @@ from langgraph_fixed import _hooks
 
 ENV_VAR = "LANGGRAPH_FIXED"
 #: Every fix's module lives in one of these packages (a test checks the registry).
-PACKAGES = ("langchain_core", "langgraph", "langchain")
+PACKAGES = ("langchain_core", "langgraph", "langchain", "langsmith")
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off", ""})
 _told = False

@@ -300,7 +300,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=[],
         metavar="NAME",
         help="scan this installed distribution (repeatable; default: langgraph, "
-        "langgraph-prebuilt, langgraph-checkpoint, langchain-core, langchain)",
+        "langgraph-prebuilt, langgraph-checkpoint, langchain-core, langchain, langsmith)",
     )
     scanner.add_argument(
         "--path",

@@ -34,7 +34,7 @@ from pathlib import Path
 from packaging.version import Version
 
 PATCHES = Path(__file__).resolve().parent
-PACKAGES = ("langchain-core", "langgraph", "langchain")
+PACKAGES = ("langchain-core", "langgraph", "langchain", "langsmith")
 
 
 @dataclass(frozen=True)

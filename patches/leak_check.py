@@ -52,7 +52,14 @@ def load_scenarios() -> Any:
 
 def versions() -> dict[str, str]:
     found = {}
-    for dist in ("langchain-core", "langgraph", "langchain", "langgraph-prebuilt", "pydantic"):
+    for dist in (
+        "langchain-core",
+        "langgraph",
+        "langchain",
+        "langsmith",
+        "langgraph-prebuilt",
+        "pydantic",
+    ):
         with contextlib.suppress(importlib.metadata.PackageNotFoundError):
             found[dist] = importlib.metadata.version(dist)
     return found

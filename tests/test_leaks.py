@@ -48,6 +48,7 @@ TESTED_PER_CACHE = {
     "graph_input_jsonschema",
     "root_state_jsonschema",
     "agent_state_schema",
+    "traced_model_output",  # tests/test_langsmith.py
 }
 
 

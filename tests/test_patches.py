@@ -17,6 +17,7 @@ from packaging.version import Version
 PATCHES = Path(__file__).resolve().parent.parent / "patches"
 SERIES = sorted(p for p in PATCHES.glob("*/*") if p.is_dir() and p.parent.name != "__pycache__")
 PATCH_FILES = sorted(PATCHES.glob("*/*/*.patch"))
+PACKAGES = ("langchain-core", "langgraph", "langchain", "langsmith")
 HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
 
 
@@ -26,11 +27,11 @@ def version_range(series: Path) -> tuple[Version, Version]:
 
 
 def test_there_are_series_for_every_package() -> None:
-    assert {s.parent.name for s in SERIES} == {"langchain-core", "langgraph", "langchain"}
+    assert {s.parent.name for s in SERIES} == set(PACKAGES)
     assert all(list(s.glob("*.patch")) for s in SERIES), "an empty series directory"
 
 
-@pytest.mark.parametrize("package", ["langchain-core", "langgraph", "langchain"])
+@pytest.mark.parametrize("package", PACKAGES)
 def test_ranges_do_not_overlap(package: str) -> None:
     ranges = sorted(version_range(s) for s in SERIES if s.parent.name == package)
     assert all(first <= last for first, last in ranges)
@@ -115,6 +116,7 @@ def added_code(patch: Path) -> str:
         ("langchain-core", "model-factory-cache"),
         ("langgraph", "model-factory-cache"),
         ("langgraph", "schema-type-adapters"),
+        ("langsmith", "pydantic-serializers"),
     ],
 )
 def test_a_fix_adds_the_same_code_in_every_series(package: str, fix: str) -> None:

@@ -68,6 +68,31 @@ KNOWN_SAFE: dict[str, str] = {
     "langchain_core.language_models.llms:_background_tasks": (
         "not a cache: on_retry callback tasks, each discarded when done"
     ),
+    "langsmith._models:DISCRIMINATOR_CACHE": (
+        "a WeakKeyDictionary over the unions of langsmith's own API models"
+    ),
+    "langsmith.client:_parse_url": "keyed on endpoint URL strings",
+    "langsmith._openapi_client._models:DISCRIMINATOR_CACHE": (
+        "a WeakKeyDictionary over the unions of langsmith's own API models"
+    ),
+    "langsmith.integrations.claude_agent_sdk._hooks:_active_tool_runs": (
+        "Claude Agent SDK integration only: a tool run from its start to its end hook, "
+        "keyed on tool-use ids (clear_active_tool_runs() drops the orphans)"
+    ),
+    "langsmith.run_helpers:_cached_attachment_args": (
+        "Signatures of @traceable functions (langsmith 0.3 - 0.10); a signature holds its "
+        "defaults and annotations"
+    ),
+    "langsmith.utils:get_env_var": "keyed on environment variable names and namespaces",
+    "langsmith.run_helpers:_attachment_args_cache": (
+        "a WeakKeyDictionary keyed on @traceable functions; the value is their Signature, "
+        "which reaches the function only through a default value that holds it"
+    ),
+    "langsmith.run_helpers:_cached_attachment_args_by_signature": (
+        "Signatures of @traceable callables that have no function object (rare); "
+        "a signature holds its defaults and annotations, up to 1,000"
+    ),
+    "langsmith.utils:get_tracer_project": "keyed on a flag: two entries at most",
     "langchain_core.messages.block_translators:PROVIDER_TRANSLATORS": (
         "a registry filled at import: one entry per provider name, replaced on re-registration"
     ),

@@ -76,6 +76,7 @@ DEFAULT_DISTRIBUTIONS = (
     "langgraph-checkpoint",
     "langchain-core",
     "langchain",
+    "langsmith",
 )
 
 #: Verdicts, from best known to unknown; only ``new`` fails ``--fail-on-new``.

@@ -414,6 +414,17 @@ def agent_with_state_schema(payload: Any) -> None:
     assert out["messages"][-1].content == "done"
 
 
+def traced_model_output(payload: Any) -> None:
+    """``_pydantic_json_dump`` (langsmith 0.11+, tracing on): a run's output of a class
+    made per request, serialized as LangSmith's tracer serializes every run."""
+    from langsmith._internal._serde import dumps_json
+    from pydantic import create_model
+
+    answer_model: Any = create_model("Answer", text=(str, ""), size=(int, 0))
+    answer_model.payload = payload
+    assert b'"text":"q"' in dumps_json({"outputs": answer_model(text="q")})
+
+
 _NONLOCALS = ("get_function_nonlocals",)
 
 SCENARIOS: tuple[Scenario, ...] = (
@@ -501,6 +512,12 @@ SCENARIOS: tuple[Scenario, ...] = (
         "state that is a list of a per-request model, get_input_jsonschema()",
         root_state_jsonschema,
         ("langgraph_create_root_model", "lg04_create_root_model"),
+    ),
+    Scenario(
+        "traced_model_output",
+        "a per-request model class in a traced run's output (LangSmith tracing on)",
+        traced_model_output,
+        ("langsmith_serializers",),
     ),
     Scenario(
         "agent_state_schema",

@@ -10,6 +10,7 @@ from typing import Any
 
 from langgraph_fixed.fixes._base import Fix
 from langgraph_fixed.fixes.json_schema import ModelJsonSchemaCacheFix
+from langgraph_fixed.fixes.langsmith_serializers import LangsmithSerializerCacheFix
 from langgraph_fixed.fixes.model_factories import model_factory_fixes
 from langgraph_fixed.fixes.nonlocals import NonlocalsCacheFix
 from langgraph_fixed.fixes.schema_adapter import SchemaAdapterCacheFix
@@ -23,6 +24,7 @@ FIXES: tuple[Fix[Any], ...] = (
     SchemaCoercionMapperFix(),
     SchemaAdapterCacheFix(),
     SchemaTypeHintsCacheFix(),
+    LangsmithSerializerCacheFix(),
 )
 
 __all__ = ["FIXES", "Fix"]
