@@ -42,9 +42,11 @@ ALL_SETS: dict[str, list[str]] = {
 VERSION_SETS = {name: ALL_SETS[name] for name, pins in _MATRIX["sets"].items() if pins.get("full")}
 MATRIX_SETS = {name: pins for name, pins in ALL_SETS.items() if name not in VERSION_SETS}
 PYTHONS: dict[str, str] = _MATRIX["pythons"]
+#: LangGraph's own server: a base set and the server's packages
+SERVER: dict[str, str] = dict(_MATRIX["server"])
 
 DEFAULT_PYTHON = "3.11"
-nox.options.sessions = ["tests", "matrix", "pythons", "lint", "patches"]
+nox.options.sessions = ["tests", "matrix", "pythons", "server", "lint", "patches"]
 
 
 def install(session: nox.Session, versions: str, *extras: str) -> None:
@@ -181,6 +183,28 @@ def pythons(session: nox.Session, versions: str) -> None:
         "tests/test_leaks.py",
     ]
     session.run("pytest", *args)
+
+
+@nox.session(python=DEFAULT_PYTHON)
+def server(session: nox.Session) -> None:
+    """`langgraph dev` four ways (plain, `run`, LANGGRAPH_FIXED=1, apply() in the graph
+    module), driven with langgraph-sdk; then the table of what each kept alive."""
+    base = SERVER["base"]
+    packages = [f"{name}=={version}" for name, version in SERVER.items() if name != "base"]
+    install(session, base, "test")
+    session.install(*packages, *ALL_SETS[base])
+    results = Path("build/server.jsonl").resolve()
+    results.parent.mkdir(parents=True, exist_ok=True)
+    results.unlink(missing_ok=True)
+    session.run("pytest", "tests/test_server.py", env={"LGF_SERVER_RESULTS": str(results)})
+    rows = [json.loads(line) for line in results.read_text().splitlines()]
+    lines = ["way | runs | payloads made | alive after gc | RSS above warm-up | fix"]
+    lines += [
+        f"{r['way']} | {r['runs']} | {r['created']} | {r['alive']} | "
+        f"{r['rss_above_warm_up_mib']} MiB | {r['fix']}"
+        for r in rows
+    ]
+    session.log("langgraph dev, each way:\n  " + "\n  ".join(lines))
 
 
 @nox.session(python=DEFAULT_PYTHON)
@@ -433,10 +457,12 @@ PATCH_SETS: dict[str, list[str]] = {
     "newest": [],
     "lg-0.3.15": [],  # core 0.3.41-0.3.49, langgraph 0.3.9-0.3.15
     "lg-0.3.34": [],  # core 0.3.53-0.3.86, langgraph 0.3.32-0.4.0
-    "lg-1.1.10": [],  # core 1.2.6-1.4.3, langgraph 0.6.0-1.2.22
+    # core 1.2.6-1.4.3, langgraph 0.6.0-1.2.22, langsmith 0.11.0-0.14.9 (the root layout)
+    "lg-1.1.10": ["langsmith==0.14.9"],
     # langgraph 0.3.x sdists ship no tests/; 0.4.7 does (and has all three langgraph patches)
     "lg-0.4.7": [],  # langgraph 0.4.1-0.4.7, core 0.3.53-0.3.86
-    "lg-0.5.4": [],  # langgraph 0.5.0-0.5.4, core 0.3.53-0.3.86
+    # langgraph 0.5.0-0.5.4, core 0.3.53-0.3.86, langsmith 0.14.10-0.15.1 (what pip picks)
+    "lg-0.5.4": ["langsmith==0.15.1"],
 }
 PATCHES_DIR = Path("patches")
 

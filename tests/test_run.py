@@ -94,10 +94,8 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@contextmanager
-def uvicorn_server(prefix: list[str]) -> Iterator[str]:
-    port = free_port()
-    command = [
+def uvicorn_command(port: int) -> list[str]:
+    return [
         sys.executable,
         "-m",
         "uvicorn",
@@ -111,6 +109,30 @@ def uvicorn_server(prefix: list[str]) -> Iterator[str]:
         "--log-level",
         "warning",
     ]
+
+
+def gunicorn_command(port: int) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "tests.apps.leak_app:app",
+        "--worker-class",
+        "uvicorn_worker.UvicornWorker",
+        "--workers",
+        "2",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--log-level",
+        "warning",
+    ]
+
+
+@contextmanager
+def server(prefix: list[str], command: list[str], port: int) -> Iterator[str]:
+    """A server with two worker processes (uvicorn's own, or gunicorn's) on ``port``,
+    started with ``prefix`` (``langgraph-fixed run --`` or nothing); its base URL once
+    both workers answer."""
     process = subprocess.Popen(prefix + command, cwd=ROOT, env=environment())
     base = f"http://127.0.0.1:{port}"
     try:
@@ -124,7 +146,7 @@ def uvicorn_server(prefix: list[str]) -> Iterator[str]:
             with suppress(httpx.TransportError):
                 workers.add(httpx.get(f"{base}/report", timeout=5).json()["pid"])
             if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"uvicorn did not start two workers (saw {workers})")
+                raise RuntimeError(f"the server did not start two workers (saw {workers})")
             time.sleep(0.05)
         yield base
     finally:
@@ -153,10 +175,18 @@ def drive(base: str, requests: int) -> dict[int, dict[str, Any]]:
 
 
 @pytest.mark.parametrize("wrapped", [True, False], ids=["langgraph-fixed run", "plain"])
-def test_uvicorn_workers(wrapped: bool) -> None:
+@pytest.mark.parametrize("kind", ["uvicorn", "gunicorn"])
+def test_server_workers(kind: str, wrapped: bool) -> None:
+    """uvicorn's own workers, and gunicorn's with uvicorn workers (forked from a master
+    that never imports LangChain): every worker is fixed under `langgraph-fixed run`."""
     pytest.importorskip("uvicorn")
     pytest.importorskip("httpx")
-    with uvicorn_server(RUN if wrapped else []) as base:
+    if kind == "gunicorn":
+        pytest.importorskip("gunicorn")
+        pytest.importorskip("uvicorn_worker")
+    port = free_port()
+    command = uvicorn_command(port) if kind == "uvicorn" else gunicorn_command(port)
+    with server(RUN if wrapped else [], command, port) as base:
         reports = drive(base, 600)
     assert len(reports) == 2, f"expected two workers, saw {reports}"
     assert sum(r["created"] for r in reports.values()) == 600
