@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import langgraph_fixed
 
 if TYPE_CHECKING:
-    from langgraph_fixed.diagnostics.scenarios import Retention, Scenario
+    from langgraph_fixed.diagnostics.scenarios import Scenario
     from langgraph_fixed.fixes._base import CacheSize
 
 
@@ -29,92 +29,126 @@ def _scenarios() -> tuple[Scenario, ...]:
     return SCENARIOS
 
 
-def _measure_all(requests: int, names: set[str] | None) -> dict[str, Retention | str]:
-    from langgraph_fixed.diagnostics.caches import upstream_caches_cleared
-    from langgraph_fixed.diagnostics.scenarios import measure
-
-    results: dict[str, Retention | str] = {}
-    for scenario in _scenarios():
-        if names and scenario.name not in names:
-            continue
-        try:
-            with upstream_caches_cleared():
-                results[scenario.name] = measure(scenario, requests)
-        except Exception as exc:  # an install without, say, langgraph-prebuilt
-            results[scenario.name] = f"could not run: {exc!r}"
-    return results
+def _cell(result: int | str | None, requests: int) -> str:
+    if isinstance(result, int):
+        return f"{result} of {requests}"
+    return str(result) if len(str(result)) < 40 else str(result)[:37] + "..."
 
 
-def _cell(result: Retention | str) -> str:
-    return result if isinstance(result, str) else f"{result.alive} of {result.requests}"
+class _Progress:
+    """One line, rewritten in place, on a terminal; nothing when piped."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.shown = False
+
+    def show(self, text: str) -> None:
+        if self.enabled:
+            sys.stdout.write("\r\033[K" + text)
+            sys.stdout.flush()
+            self.shown = True
+
+    def clear(self) -> None:
+        if self.shown:
+            sys.stdout.write("\r\033[K")
+            sys.stdout.flush()
+            self.shown = False
 
 
 def doctor(
-    requests: int = 300,
+    requests: int | None = None,
     scenarios: Sequence[str] = (),
     json_path: str | None = None,
     *,
     live: bool = True,
     apply: bool = True,
+    caches: bool = False,
 ) -> int:
-    """Print versions, fix status, cache sizes and a live before/after leak check.
+    """Print the versions, the fixes and a live before/after leak check; a verdict last.
 
-    Returns 0 when all is well. With ``json_path`` the same findings are also
-    written there as JSON (``-`` for standard output, in which case nothing
-    else is printed). Without ``live`` the leak check is skipped (and nothing
-    is reverted); without ``apply`` the fixes are reported as they stand in
-    this process, not applied first. Every scenario the installed versions
-    can run is run, and each row names the fixes it proves.
+    Returns 0 when all is well. The live check runs every scenario the
+    installed versions can run, without the fixes and with them, in two worker
+    processes side by side (``diagnostics.live``), as many times as it takes to
+    go past the bound of the cache it shows (``requests`` for all, if given);
+    each row is printed as soon as it is known, with a progress line on a
+    terminal. With ``json_path`` the findings are also written there as JSON
+    (``-``: only JSON, on standard output). Without ``live`` the leak check is
+    skipped; without ``apply`` the fixed side keeps what the environment gives
+    a new process (the start-up hook under ``langgraph-fixed run``), and the
+    fixes are reported as they stand in this process. ``caches`` adds the live
+    size of every known cache in this process.
     """
+    import time
+
+    from langgraph_fixed.diagnostics import live as live_check
     from langgraph_fixed.diagnostics.caches import import_targets, live_cache_sizes
 
+    started = time.monotonic()
     quiet = json_path == "-"
-    say = (lambda *args: None) if quiet else print
-    versions = langgraph_fixed.installed_versions()
-    say(f"langgraph-fixed {langgraph_fixed.__version__}")
-    say("\nInstalled versions")
-    for name, version in versions.items():
-        say(f"  {name:<22} {version or '-'}")
 
-    before: dict[str, Retention | str] = {}
-    after: dict[str, Retention | str] = {}
-    names = set(scenarios) or None
-    if live:
-        langgraph_fixed.revert()
-        say(f"\nLive check: each scenario built and run {requests} times, then dropped")
-        say("(payloads standing for connections or indexes, still alive after gc.collect())")
-        before = _measure_all(requests, names)
+    def say(*args: object) -> None:
+        if not quiet:
+            print(*args, flush=True)  # each line as soon as it is known, piped too
+
+    versions = langgraph_fixed.installed_versions()
+    shown = [f"{name} {version}" for name, version in versions.items() if version]
+    say(f"langgraph-fixed {langgraph_fixed.__version__}: " + ", ".join(shown))
+
     # every fix's module first: apply() leaves a fix waiting for its module's import,
     # and a start-up hook (`langgraph-fixed run`) applies fixes on these imports
     import_targets()
     report = langgraph_fixed.apply() if apply else langgraph_fixed.status()
-    if live:
-        after = _measure_all(requests, names)
-
-    still_leaking = []
-    if live:
-        say(f"\n  {'scenario':<28} {'without the fix':>18} {'with the fix':>16}  proves")
-        for scenario in _scenarios():
-            if scenario.name not in before:
-                continue
-            result, fixed = before[scenario.name], after[scenario.name]
-            proves = ", ".join(_active_fixes(scenario, report)) or "-"
-            say(f"  {scenario.name:<28} {_cell(result):>18} {_cell(fixed):>16}  {proves}")
-            if not isinstance(fixed, str) and fixed.alive:
-                still_leaking.append(scenario.name)
-
     say("\nFixes (after apply())" if apply else "\nFixes (as they stand in this process)")
     for line in report.format().splitlines():
         say(f"  {line}")
 
-    caches = live_cache_sizes(import_modules=True)
-    say("\nCaches: live sizes in this process")
-    say("(in a running service: langgraph_fixed.diagnostics.caches.live_cache_sizes())")
-    for line in _cache_table(caches):
-        say(f"  {line}")
+    outcomes: list[live_check.Outcome] = []
+    fixes_of = {s.name: s for s in _scenarios()}
+    if live:
+        names = [s.name for s in _scenarios() if not scenarios or s.name in scenarios]
+        planned = live_check.plan(names, requests)
+        say(
+            "\nLive check: each scenario built and run per request, then dropped; "
+            "payloads\n(standing for connections, indexes) still alive after gc.collect()"
+        )
+        say(f"  {'scenario':<28} {'without the fix':>18} {'with the fix':>16}  proves")
+        progress = _Progress(not quiet and sys.stdout.isatty())
+        progress.show(f"  starting the two sides of {len(planned)} scenarios...")
+        runs = dict(planned)
+        done = 0
+        for _kind, value in live_check.run(planned, apply=apply):
+            if isinstance(value, live_check.Outcome):
+                progress.clear()
+                outcomes.append(value)
+                done += 1
+                shown_leak = isinstance(value.without_fix, int) and value.without_fix > 0
+                proves = (
+                    ", ".join(_active_fixes(fixes_of[value.name], report)) if shown_leak else ""
+                )
+                proves = proves or "-"
+                say(
+                    f"  {value.name:<28} {_cell(value.without_fix, value.requests):>18} "
+                    f"{_cell(value.with_fix, value.requests):>16}  {proves}"
+                )
+            else:
+                name, fixed, count = value
+                side = "with the fix" if fixed else "without"
+                progress.show(
+                    f"  [{done}/{len(planned)}] {name}: {side}, {count} of {runs[name]} runs"
+                )
+        progress.clear()
 
+    sizes = live_cache_sizes(import_modules=True) if caches or json_path is not None else ()
+    if caches:
+        say("\nCaches: live sizes in this process")
+        say("(in a running service: langgraph_fixed.diagnostics.caches.live_cache_sizes())")
+        for line in _cache_table(sizes):
+            say(f"  {line}")
+
+    seconds = time.monotonic() - started
+    ran = [o for o in outcomes if isinstance(o.with_fix, int)]
+    still_leaking = [o.name for o in ran if o.with_fix]
     code = 0
-    ran = [name for name, result in after.items() if not isinstance(result, str)]
     if live and not ran:
         say("\nNo scenario could run on this install: the live check showed nothing.")
         code = 1
@@ -125,31 +159,34 @@ def doctor(
         say(f"\nStill leaking with the fix: {', '.join(still_leaking)}")
         code = 1
     elif live:
-        say("\nOK: no payload survives with the fix on this install.")
+        say(
+            f"\nOK: no payload survives with the fix on this install "
+            f"({len(ran)} scenarios, {seconds:.1f} s)."
+        )
     else:
         say("\nOK: no needed fix is left inactive (live check skipped).")
     if json_path is not None:
         document = {
             "langgraph_fixed": langgraph_fixed.__version__,
             "versions": versions,
-            "requests": requests if live else 0,
+            "requests": requests,
             "live": live,
             "scenarios": [
                 {
-                    "name": s.name,
-                    "description": s.description,
-                    "fixes": list(s.fixes),
-                    "without_fix": _alive_or_error(before[s.name]),
-                    "with_fix": _alive_or_error(after[s.name]),
+                    "name": o.name,
+                    "description": fixes_of[o.name].description,
+                    "fixes": list(fixes_of[o.name].fixes),
+                    "requests": o.requests,
+                    "without_fix": o.without_fix,
+                    "with_fix": o.with_fix,
                 }
-                for s in _scenarios()
-                if s.name in before
+                for o in outcomes
             ],
             "fixes": [
                 {"fix": s.fix, "state": s.state.value, "reason": s.reason, "target": s.target}
                 for s in report
             ],
-            "caches": [size._asdict() for size in caches],
+            "caches": [size._asdict() for size in sizes],
             "ok": code == 0,
         }
         text = json.dumps(document, indent=2)
@@ -162,7 +199,8 @@ def doctor(
 
 
 def _active_fixes(scenario: Scenario, report: langgraph_fixed.StatusReport) -> list[str]:
-    """The scenario's fixes that are applied on this install (the ones it proves)."""
+    """The scenario's fixes that are applied on this install (what it proves, when the
+    side without them kept something)."""
     states = {s.fix: s.state for s in report}
     return [f for f in scenario.fixes if states.get(f) is langgraph_fixed.FixState.APPLIED]
 
@@ -201,10 +239,6 @@ def scan_command(
             Path(json_path).parent.mkdir(parents=True, exist_ok=True)
             Path(json_path).write_text(json.dumps(document, indent=2) + "\n")
     return 1 if fail_on_new and result.new else 0
-
-
-def _alive_or_error(result: Retention | str) -> int | str:
-    return result if isinstance(result, str) else result.alive
 
 
 def run(command: Sequence[str]) -> int:
@@ -260,8 +294,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     doc.add_argument(
         "--requests",
         type=_positive,
-        default=300,
-        help="builds per scenario (default 300: more than upstream's 256-entry cache)",
+        default=None,
+        help="runs per scenario (default: one more than the bound of the cache it shows)",
     )
     doc.add_argument(
         "--scenario",
@@ -280,6 +314,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         dest="live",
         action="store_false",
         help="skip the live leak check: versions, fix status and cache sizes only (fast)",
+    )
+    doc.add_argument(
+        "--caches",
+        action="store_true",
+        help="also list the live size of every known cache in this process",
     )
     doc.add_argument(
         "--no-apply",
@@ -339,7 +378,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(
                 f"argument --scenario: invalid choice: {unknown[0]!r} (choose from {known})"
             )
-        return doctor(args.requests, args.scenario, args.json, live=args.live, apply=args.apply)
+        return doctor(
+            args.requests,
+            args.scenario,
+            args.json,
+            live=args.live,
+            apply=args.apply,
+            caches=args.caches,
+        )
     if args.command == "scan":
         from langgraph_fixed.diagnostics.scan import distribution_sources
 

@@ -89,6 +89,7 @@ def test_doctor_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
             "name": "get_graph_closure_lambda",
             "description": "chain.get_graph() on a chain with a closure lambda",
             "fixes": ["get_function_nonlocals"],
+            "requests": 3,
             "without_fix": 3,
             "with_fix": 0,
         }
@@ -189,3 +190,54 @@ def test_an_unknown_langgraph_fixed_value_is_said_once_and_applies_nothing(value
         f"langgraph-fixed: LANGGRAPH_FIXED={value!r} is not understood, nothing is applied: "
         "1, true, yes or on apply the fixes; 0, false, no, off or empty do not"
     ]
+
+
+# --- the front door: fast, visible, verdict and one screen ------------------------------
+
+
+def test_doctor_streams_each_row_as_soon_as_it_is_known() -> None:
+    """Piped, the first scenario's row arrives while the second is still running."""
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "langgraph_fixed",
+            "doctor",
+            "--scenario",
+            "get_graph_closure_lambda",
+            "--scenario",
+            "subgraph_in_lambda",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    first_row_while_running = None
+    lines = []
+    for line in process.stdout:
+        lines.append(line)
+        if line.strip().startswith("get_graph_closure_lambda"):
+            first_row_while_running = process.poll() is None and not any(
+                "subgraph_in_lambda" in seen for seen in lines
+            )
+    assert process.wait(timeout=600) == 0, "".join(lines)
+    assert first_row_while_running, "".join(lines)
+    assert lines[0].startswith("langgraph-fixed "), "the versions come first, at once"
+
+
+def test_doctor_fits_one_screen_and_ends_with_its_verdict() -> None:
+    result = run(sys.executable, "-m", "langgraph_fixed", "doctor", "--requests", "3")
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.rstrip("\n").splitlines()
+    assert len(lines) <= 45, result.stdout
+    assert lines[-1].startswith("OK: no payload survives with the fix")
+    assert "Caches: live sizes" not in result.stdout, "the cache table is asked for (--caches)"
+
+
+def test_doctor_runs_each_scenario_past_its_cache_bound() -> None:
+    result = run(
+        sys.executable, "-m", "langgraph_fixed", "doctor", "--scenario", "runnable_lambda_node"
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    row = next(line for line in result.stdout.splitlines() if "runnable_lambda_node" in line)
+    assert row.split()[1:] == ["256", "of", "257", "0", "of", "257", "get_function_nonlocals"]

@@ -150,13 +150,13 @@ def test_full_doctor_json_keeps_its_keys_and_adds_caches(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     target = tmp_path / "doctor.json"
-    args = ["doctor", "--requests", "3", "--scenario", "runnable_lambda_node", "--json"]
+    args = ["doctor", "--requests", "3", "--scenario", "runnable_lambda_node", "--caches", "--json"]
     assert cli.main([*args, str(target)]) == 0
     document = json.loads(target.read_text())
     assert {"versions", "requests", "scenarios", "fixes", "ok", "caches"} <= set(document)
     assert document["requests"] == 3 and document["live"] is True
     (scenario,) = document["scenarios"]
-    assert set(scenario) == {"name", "description", "fixes", "without_fix", "with_fix"}
+    assert set(scenario) == {"name", "description", "fixes", "requests", "without_fix", "with_fix"}
     assert (scenario["without_fix"], scenario["with_fix"]) == (3, 0)
     for cache in document["caches"]:
         assert set(cache) == {
@@ -171,7 +171,7 @@ def test_full_doctor_json_keeps_its_keys_and_adds_caches(
 
 
 def test_no_live_table(capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.main(["doctor", "--no-live"]) == 0
+    assert cli.main(["doctor", "--no-live", "--caches"]) == 0
     out = capsys.readouterr().out
     assert "Live check" not in out and "Fixes (after apply())" in out
     lines = [line.split() for line in out.splitlines()]

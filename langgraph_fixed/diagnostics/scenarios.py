@@ -64,21 +64,26 @@ class Scenario:
 
 
 def run_requests(
-    run: Callable[[Payload], object], requests: int = 300, payload_size: int = 64
+    run: Callable[[Payload], object],
+    requests: int = 300,
+    payload_size: int = 64,
+    progress: Callable[[int], object] | None = None,
 ) -> list[weakref.ref[Payload]]:
     """Call ``run`` ``requests`` times around a fresh payload, drop each, collect.
 
     Returns weak references to the payloads: those still alive are what
-    something kept.
+    something kept. ``progress`` is told how many runs are done after each one.
     """
     refs: list[weakref.ref[Payload]] = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        for _ in range(requests):
+        for done in range(1, requests + 1):
             payload = Payload(payload_size)
             refs.append(weakref.ref(payload))
             run(payload)
             del payload
+            if progress is not None:
+                progress(done)
     gc.collect()
     gc.collect()
     return refs
