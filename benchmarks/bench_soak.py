@@ -1,6 +1,7 @@
-"""Soak test: real uvicorn servers building a graph per request: upstream, fixed, floor.
+"""Soak test: real servers building a graph per request: upstream, fixed, floor.
 
-Starts three server processes on loopback, all serving ``benchmarks/soak_app.py``
+Starts three server processes on loopback, side by side, of one of two kinds
+(``--server``). The default, ``uvicorn``, serves ``benchmarks/soak_app.py``
 (a Starlette app whose ``/work`` endpoint builds, compiles and runs a LangGraph
 graph around a fresh 1 MiB payload per request, then drops it):
 
@@ -15,29 +16,46 @@ floor
     the tool JSON-schema cache, the model factories) to the uncached function
     it wraps. Upstream without those caches: what no leak looks like.
 
+``--server langgraph-dev`` runs LangGraph's own server instead, ``langgraph dev``
+(langgraph-api's in-memory runtime) on the test project in ``tests/server/``,
+whose graph factory builds a graph around two fresh 1 MiB payloads for every
+run: plain ``langgraph dev ...``; ``python -m langgraph_fixed run -- langgraph
+dev ...``; and, as the floor, ``python -c FLOOR_BOOT langgraph dev ...`` with
+``SOAK_NO_CACHE=1``, which imports ``soak_app`` (rebinding the same caches, as
+above) and then runs the ``langgraph`` script in the same interpreter. The unit
+of work is a run (``runs.wait`` from langgraph-sdk, ``--concurrency`` at a time
+per server), and each sample is the project's ``GET /lgf/payloads`` (payloads
+alive after ``gc.collect()``, the server's RSS). Each server works in a folder
+of its own under ``--out``, linking the project's files, because langgraph dev
+keeps its runtime's files in its working directory.
+
 All get ``PYTHONPATH`` pointing at this checkout. This script is the client,
-in its own process: it sends the requests to the servers in turn (one to each,
-the order reversed at every other request), and asks each server for
-its resident set size (``/rss``: the server runs ``gc.collect()`` first, then
-reads its own RSS with psutil) after a 5-request warm-up and then every
-``--every`` requests.
+in its own process: it sends the work to the servers in turn (a request, or
+``--concurrency`` runs, to each, the order reversed every other time), and
+asks each server for its resident set size (the server runs ``gc.collect()``
+first, then reads its own RSS; the script also reads it from outside, with
+psutil) after a 5-request (5-run) warm-up and then every ``--every`` requests.
 
 Upstream's cache is bounded (256 entries), so the unpatched server's RSS climbs
 until the cache is full and then stays high: the figure that matters is how far
-RSS sits above its level after the warm-up, not its slope at the end. The app
-also reports how many payloads are still alive and how many entries upstream's
-cache holds, so the RSS can be checked against ``payloads alive x payload size``.
+RSS sits above its level after the warm-up, not its slope at the end. The
+servers also report how many payloads are still alive (and the uvicorn app how
+many entries upstream's cache holds), so the RSS can be checked against
+``payloads alive x payload size``.
 
 Writes ``soak.md`` (the tables), ``soak.json`` (every sample) and ``soak.png``
 (RSS above warm-up against requests) to ``--out`` (default
-``benchmarks/results/``), and the plot also to ``--plot`` if given. Servers are
-always terminated: at the end, on error, on Ctrl-C, on SIGTERM, and (Linux) if
-this process dies. Nothing is asserted: this script only measures.
+``benchmarks/results/``; ``soak-langgraph-dev.*`` in the langgraph-dev mode),
+and the plot also to ``--plot`` if given. Servers are always terminated: at the
+end, on error, on Ctrl-C, on SIGTERM, and (Linux) if this process dies.
+Nothing is asserted: this script only measures.
 
 Run from the repository root (needs the ``bench`` extra: uvicorn, starlette,
-httpx, psutil, matplotlib, rich)::
+httpx, psutil, matplotlib, rich; the langgraph-dev mode also langgraph-cli[inmem]
+and langgraph-sdk)::
 
     python benchmarks/bench_soak.py [--requests 2000] [--every 100] [--payload-mb 1]
+    python benchmarks/bench_soak.py --server langgraph-dev [--runs 500] [--every 25]
 """
 
 from __future__ import annotations
@@ -48,6 +66,7 @@ import importlib.util
 import json
 import os
 import platform
+import shutil
 import signal
 import socket
 import subprocess
@@ -60,8 +79,8 @@ from typing import IO, Any
 
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
+PROJECT = ROOT / "tests" / "server"  # the langgraph-dev mode's test project
 DEFAULT_OUT = BENCH_DIR / "results"
-REQUIREMENTS = ("uvicorn", "starlette", "httpx", "psutil", "matplotlib", "rich")
 SERVERS = ("unpatched", "patched", "floor")
 LABELS = {
     "unpatched": "upstream",
@@ -81,15 +100,366 @@ class SoakTimeout(Exception):
 
 
 class FixCheckFailed(Exception):
-    """A server's ``/report`` does not show the state of the fix it should."""
+    """A server's report does not show the state of the fix it should."""
 
 
 class ServerFailed(Exception):
     """A server exited, or answered with an error."""
 
 
-def missing_requirements() -> list[str]:
-    return [name for name in REQUIREMENTS if importlib.util.find_spec(name) is None]
+# --- what each kind of server serves -----------------------------------------
+
+
+class Mode:
+    """What differs between the kinds of server: commands, work, samples, wording.
+
+    Each kind starts the same three servers (``SERVERS``); what they share is here.
+    """
+
+    key: str  # --server
+    stem: str  # output files: <stem>.md, <stem>.json, <stem>.png, <stem>-<server>.log
+    unit: str  # of work: "request" or "run"
+    title: str  # of the Markdown
+    report_path: str  # the server's route giving its pid and the state of the fix
+    requirements: tuple[str, ...]
+    default_requests: int
+    default_every: int
+    batch = 1  # units of work sent to one server at its turn
+    can_trim = False  # the server can call malloc_trim(0) and read its RSS again
+
+    def __init__(self, settings: dict[str, Any]) -> None:
+        self.settings = settings
+
+    def environment(self, name: str) -> dict[str, str]:
+        """This checkout first on the path; the fix's switch unset (``run`` sets it itself).
+
+        The floor server alone gets ``SOAK_NO_CACHE=1``.
+        """
+        env = {k: v for k, v in os.environ.items() if k not in ("LANGGRAPH_FIXED", "SOAK_NO_CACHE")}
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+        if name == "floor":
+            env["SOAK_NO_CACHE"] = "1"
+        return env
+
+    def workdir(self, name: str, out: Path) -> Path:
+        return ROOT
+
+    def read_report(self, client: Client, server: Server) -> dict[str, Any]:
+        return client.get(server.name, self.report_path)
+
+    def connect(self, servers: dict[str, Server]) -> None:
+        """Ready to send work to ``servers`` (they answer)."""
+
+    def close(self) -> None:
+        pass
+
+    def command(self, name: str) -> list[str]:
+        raise NotImplementedError
+
+    def fix_state(self, report: dict[str, Any]) -> Any:
+        raise NotImplementedError
+
+    def check_fix_states(self, servers: dict[str, Server]) -> None:
+        raise NotImplementedError
+
+    def work(self, client: Client, name: str, count: int) -> None:
+        raise NotImplementedError
+
+    def sample(
+        self, client: Client, server: Server, done: int, started: float, trim: bool = False
+    ) -> Sample:
+        raise NotImplementedError
+
+    def setting(self, document: dict[str, Any]) -> str:
+        """What ran, for the Markdown: versions, machine, work, servers."""
+        raise NotImplementedError
+
+    def plot_title(self, document: dict[str, Any]) -> str:
+        raise NotImplementedError
+
+
+class Uvicorn(Mode):
+    """``benchmarks/soak_app.py`` under uvicorn; the unit of work is a ``GET /work``."""
+
+    key = "uvicorn"
+    stem = "soak"
+    unit = "request"
+    title = "Soak: RSS of uvicorn servers building a graph per request"
+    report_path = "/report"
+    requirements = ("uvicorn", "starlette", "httpx", "psutil", "matplotlib", "rich")
+    default_requests, default_every = 2000, 100
+    can_trim = True
+
+    def command(self, name: str) -> list[str]:
+        """The server's command line; ``{port}`` stands for its port."""
+        uvicorn = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--app-dir",
+            str(BENCH_DIR),
+            "soak_app:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "{port}",
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ]
+        if name == "patched":
+            return [sys.executable, "-m", "langgraph_fixed", "run", "--", *uvicorn]
+        return uvicorn
+
+    def fix_state(self, report: dict[str, Any]) -> Any:
+        fixes = report.get("fixes")
+        return fixes.get("get_function_nonlocals") if isinstance(fixes, dict) else fixes
+
+    def check_fix_states(self, servers: dict[str, Server]) -> None:
+        """Unpatched runs upstream's cached function, patched the fix, floor the uncached one."""
+        problems = []
+        for name, server in servers.items():
+            state = self.fix_state(server.report)
+            bound = str(server.report.get("bound_for_deps"))
+            if name == "patched":
+                ok = state == "applied" and bound.startswith("FixedGetFunctionNonlocals")
+            elif name == "floor":
+                ok = state == "not applied" and bound.startswith("uncached function")
+            else:
+                ok = state == "not applied" and bound.startswith("functools.lru_cache")
+            if not ok:
+                problems.append(f"{name}: get_function_nonlocals {state!r}, bound: {bound}")
+        if problems:
+            raise FixCheckFailed("; ".join(problems))
+
+    def work(self, client: Client, name: str, count: int) -> None:
+        for _ in range(count):
+            client.get(name, "/work", size=self.settings["payload_bytes"])
+
+    def sample(
+        self, client: Client, server: Server, done: int, started: float, trim: bool = False
+    ) -> Sample:
+        figures = client.get(server.name, "/rss", **({"trim": 1} if trim else {}))
+        return Sample(
+            requests=done,
+            rss=int(figures["rss"]),
+            rss_trimmed=figures.get("rss_trimmed"),
+            malloc_free=figures.get("malloc_free"),
+            rss_outside=outside_rss(server.pid),
+            alive=int(figures["alive"]),
+            peak_alive=figures.get("peak_alive"),
+            created=int(figures["created"]),
+            cache_entries=figures.get("cache_entries"),
+            seconds=time.monotonic() - started,
+        )
+
+    def setting(self, document: dict[str, Any]) -> str:
+        env, settings = document["environment"], document["settings"]
+        return (
+            f"Python {env['python']}, langgraph {env['langgraph']}, langchain-core "
+            f"{env['langchain-core']}, uvicorn {env['uvicorn']}, {env['system']} "
+            f"{env['machine']}, {env['cpus']} CPUs, load average {env['load_average']} at "
+            f"start. {settings['requests']} requests to each server, in turn; payload "
+            f"{settings['payload_mib']:g} MiB per request; RSS after `gc.collect()` in the "
+            f"server, MiB. Servers: unpatched (upstream as installed), patched (under "
+            f"`langgraph-fixed run`), floor (upstream with each cache langgraph-fixed "
+            f"replaces rebound to the uncached function it wraps)."
+        )
+
+    def plot_title(self, document: dict[str, Any]) -> str:
+        env, settings = document["environment"], document["settings"]
+        return (
+            f"Graph built per request, {settings['payload_mib']:g} MiB payload each\n"
+            f"langgraph {env['langgraph']}, langchain-core {env['langchain-core']}, "
+            f"Python {env['python']}"
+        )
+
+
+#: The floor of the langgraph-dev mode: ``python -c FLOOR_BOOT <langgraph> dev ...``
+#: with ``SOAK_NO_CACHE=1`` imports ``soak_app``, which rebinds upstream's caches
+#: to the functions they wrap wherever a loaded module holds them (langgraph dev
+#: and the test project's graph, imported later, get the uncached functions),
+#: prints what it rebound after ``FLOOR_MARK``, and runs the ``langgraph`` script
+#: in this same interpreter. The test project is not touched.
+FLOOR_MARK = "bench_soak floor, rebound to uncached:"
+FLOOR_BOOT = f"""\
+import json, runpy, sys
+sys.path.insert(0, {str(BENCH_DIR)!r})
+import soak_app
+sys.path.pop(0)
+print({FLOOR_MARK!r}, json.dumps(soak_app.REBOUND), flush=True)
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+class LanggraphDev(Mode):
+    """``langgraph dev`` on the test project in ``tests/server/``; the unit of work is a run."""
+
+    key = "langgraph-dev"
+    stem = "soak-langgraph-dev"
+    unit = "run"
+    title = "Soak: RSS of `langgraph dev` servers building a graph per run"
+    report_path = "/lgf/payloads"
+    requirements = ("langgraph_api", "langgraph_sdk", "httpx", "psutil", "matplotlib", "rich")
+    default_requests, default_every = 500, 25
+    graph = "leaky"  # the project's graph: a factory, two 1 MiB payloads per run
+    payloads_per_run = 2
+    result = payloads_per_run * MIB  # what each run returns as "n"
+
+    def __init__(self, settings: dict[str, Any]) -> None:
+        super().__init__(settings)
+        self.batch = settings["concurrency"]
+        self.sdk: dict[str, Any] = {}
+        self.pool: Any = None
+
+    def command(self, name: str) -> list[str]:
+        langgraph = Path(sys.executable).parent / "langgraph"
+        script = str(langgraph) if langgraph.exists() else shutil.which("langgraph") or "langgraph"
+        dev = [
+            script,
+            "dev",
+            "--no-browser",
+            "--no-reload",
+            "--allow-blocking",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "{port}",
+            "--n-jobs-per-worker",
+            str(self.settings["concurrency"]),
+            "--config",
+            "langgraph.json",
+        ]
+        if name == "patched":
+            return [sys.executable, "-m", "langgraph_fixed", "run", "--", *dev]
+        if name == "floor":
+            return [sys.executable, "-c", FLOOR_BOOT, *dev]
+        return dev
+
+    def environment(self, name: str) -> dict[str, str]:
+        env = super().environment(name)
+        env.update(LANGSMITH_TRACING="false", LANGGRAPH_CLI_NO_ANALYTICS="1")
+        return env
+
+    def workdir(self, name: str, out: Path) -> Path:
+        """A folder of the server's own, linking the test project's files.
+
+        langgraph dev reads ``langgraph.json``'s paths from its working directory
+        and keeps its runtime's files there (``.langgraph_api/``, flushed every
+        10 s through one temporary file name): three servers must not share it.
+        Emptied first, so that no run left over from an earlier soak is retried.
+        """
+        folder = out / f"langgraph-dev-{name}"
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        for source in PROJECT.iterdir():
+            if not source.name.startswith(".") and source.name != "__pycache__":
+                (folder / source.name).symlink_to(source)
+        return folder
+
+    def fix_state(self, report: dict[str, Any]) -> Any:
+        return report.get("fix")
+
+    def check_fix_states(self, servers: dict[str, Server]) -> None:
+        """Unpatched: not applied; patched: applied; floor: not applied, its caches rebound."""
+        problems = []
+        for name, server in servers.items():
+            state = self.fix_state(server.report)
+            rebound = server.report.get("rebound_to_uncached") or []
+            if name == "patched":
+                ok = state == "applied"
+            elif name == "floor":
+                needed = "langchain_core.runnables.base.get_function_nonlocals"
+                ok = state == "not applied" and needed in rebound
+            else:
+                ok = state == "not applied"
+            if not ok:
+                problems.append(f"{name}: get_function_nonlocals {state!r}, rebound: {rebound}")
+        if problems:
+            raise FixCheckFailed("; ".join(problems))
+
+    def read_report(self, client: Client, server: Server) -> dict[str, Any]:
+        report = client.get(server.name, self.report_path)
+        if server.name == "floor":  # what FLOOR_BOOT printed before the server started
+            for line in server.log_tail(lines=None).splitlines():
+                if line.startswith(FLOOR_MARK):
+                    report["rebound_to_uncached"] = json.loads(line[len(FLOOR_MARK) :])
+        return report
+
+    def connect(self, servers: dict[str, Server]) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        from langgraph_sdk import get_sync_client
+
+        self.sdk = {name: get_sync_client(url=s.base, timeout=120) for name, s in servers.items()}
+        self.pool = ThreadPoolExecutor(self.settings["concurrency"])
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=True)
+        for sdk in self.sdk.values():
+            sdk.close()
+
+    def work(self, client: Client, name: str, count: int) -> None:
+        """``count`` stateless runs of the project's graph on one server, all at once."""
+        client.time_left()  # past the deadline: SoakTimeout
+
+        def one(_: int) -> None:
+            result = self.sdk[name].runs.wait(None, self.graph, input={"n": 0})
+            if not isinstance(result, dict) or result.get("n") != self.result:
+                raise ServerFailed(f"a run on the {name} server returned {result!r}")
+
+        list(self.pool.map(one, range(count)))
+
+    def sample(
+        self, client: Client, server: Server, done: int, started: float, trim: bool = False
+    ) -> Sample:
+        figures = client.get(server.name, self.report_path)
+        return Sample(
+            requests=done,
+            rss=round(figures["rss_mib"] * MIB),
+            rss_trimmed=None,
+            malloc_free=None,
+            rss_outside=outside_rss(server.pid),
+            alive=int(figures["alive"]),
+            peak_alive=None,
+            created=int(figures["created"]),
+            cache_entries=None,
+            seconds=time.monotonic() - started,
+        )
+
+    def setting(self, document: dict[str, Any]) -> str:
+        env, settings = document["environment"], document["settings"]
+        return (
+            f"Python {env['python']}, langgraph {env['langgraph']}, langchain-core "
+            f"{env['langchain-core']}, langgraph-api {env['langgraph-api']}, langgraph-cli "
+            f"{env['langgraph-cli']}, langgraph-runtime-inmem {env['langgraph-runtime-inmem']}, "
+            f"{env['system']} {env['machine']}, {env['cpus']} CPUs, load average "
+            f"{env['load_average']} at start. `langgraph dev` on `tests/server/` "
+            f"(`--n-jobs-per-worker {settings['concurrency']}`); {settings['requests']} "
+            f"stateless runs of its graph to each server, {settings['concurrency']} at a "
+            f"time, the servers in turn; each run's graph holds two 1 MiB payloads. RSS "
+            f"after `gc.collect()` in the server (its `/lgf/payloads` route), MiB. Servers: "
+            f"unpatched (upstream as installed), patched (under `langgraph-fixed run`), floor "
+            f"(upstream with each cache langgraph-fixed replaces rebound to the uncached "
+            f"function it wraps, before langgraph dev starts)."
+        )
+
+    def plot_title(self, document: dict[str, Any]) -> str:
+        env = document["environment"]
+        return (
+            "langgraph dev, graph built per run by a factory, two 1 MiB payloads each\n"
+            f"langgraph {env['langgraph']}, langchain-core {env['langchain-core']}, "
+            f"langgraph-api {env['langgraph-api']}, Python {env['python']}"
+        )
+
+
+MODES: dict[str, type[Mode]] = {mode.key: mode for mode in (Uvicorn, LanggraphDev)}
+
+
+def missing_requirements(mode: type[Mode] = Uvicorn) -> list[str]:
+    return [name for name in mode.requirements if importlib.util.find_spec(name) is None]
 
 
 # --- the servers --------------------------------------------------------------
@@ -99,39 +469,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def server_command(name: str, port: int) -> list[str]:
-    uvicorn = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "--app-dir",
-        str(BENCH_DIR),
-        "soak_app:app",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-        "--no-access-log",
-    ]
-    if name == "patched":
-        return [sys.executable, "-m", "langgraph_fixed", "run", "--", *uvicorn]
-    return uvicorn
-
-
-def server_environment(name: str) -> dict[str, str]:
-    """This checkout first on the path; the fix's switch unset (``run`` sets it itself).
-
-    The floor server alone gets ``SOAK_NO_CACHE=1``.
-    """
-    env = {k: v for k, v in os.environ.items() if k not in ("LANGGRAPH_FIXED", "SOAK_NO_CACHE")}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    if name == "floor":
-        env["SOAK_NO_CACHE"] = "1"
-    return env
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
@@ -154,25 +491,26 @@ class Server:
     pid: int = 0
     report: dict[str, Any] = field(default_factory=dict)
 
-    def log_tail(self, lines: int = 20) -> str:
+    def log_tail(self, lines: int | None = 20) -> str:
+        """The last ``lines`` lines of the server's log (all of it with ``None``)."""
         self.log.flush()
         try:
             text = self.log_path.read_text(errors="replace")
         except OSError:
             return ""
-        return "\n".join(text.splitlines()[-lines:])
+        return "\n".join(text.splitlines()[-lines:] if lines else text.splitlines())
 
 
-def start_server(name: str, log_dir: Path) -> Server:
+def start_server(mode: Mode, name: str, out: Path) -> Server:
     port = free_port()
-    command = server_command(name, port)
-    log_dir.mkdir(parents=True, exist_ok=True)
-    log_path = log_dir / f"soak-{name}.log"
+    command = [part.replace("{port}", str(port)) for part in mode.command(name)]
+    out.mkdir(parents=True, exist_ok=True)
+    log_path = out / f"{mode.stem}-{name}.log"
     log = log_path.open("wb")
     process = subprocess.Popen(
         command,
-        cwd=ROOT,
-        env=server_environment(name),
+        cwd=mode.workdir(name, out),
+        env=mode.environment(name),
         stdin=subprocess.DEVNULL,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -195,7 +533,7 @@ def stop_server(server: Server) -> None:
 
 
 @contextlib.contextmanager
-def running_servers(log_dir: Path) -> Iterator[dict[str, Server]]:
+def running_servers(mode: Mode, out: Path) -> Iterator[dict[str, Server]]:
     servers: dict[str, Server] = {}
     previous = signal.getsignal(signal.SIGTERM)
 
@@ -205,7 +543,7 @@ def running_servers(log_dir: Path) -> Iterator[dict[str, Server]]:
     signal.signal(signal.SIGTERM, on_sigterm)
     try:
         for name in SERVERS:
-            servers[name] = start_server(name, log_dir)
+            servers[name] = start_server(mode, name, out)
         yield servers
     finally:
         for server in servers.values():
@@ -218,7 +556,7 @@ def running_servers(log_dir: Path) -> Iterator[dict[str, Server]]:
 
 @dataclass
 class Sample:
-    requests: int
+    requests: int  # units of work (requests, or runs) sent to the server so far
     rss: int
     rss_trimmed: int | None
     malloc_free: int | None
@@ -252,7 +590,8 @@ class Client:
         for client in self.clients.values():
             client.close()
 
-    def _timeout(self) -> float:
+    def time_left(self) -> float:
+        """Seconds for the next call (at most 120); :class:`SoakTimeout` past the deadline."""
         left = self.deadline - time.monotonic()
         if left <= 0:
             raise SoakTimeout
@@ -260,7 +599,7 @@ class Client:
 
     def get(self, name: str, path: str, **params: Any) -> dict[str, Any]:
         try:
-            response = self.clients[name].get(path, params=params, timeout=self._timeout())
+            response = self.clients[name].get(path, params=params, timeout=self.time_left())
         except self._httpx.TimeoutException:
             if time.monotonic() >= self.deadline:
                 raise SoakTimeout from None
@@ -269,10 +608,11 @@ class Client:
         result: dict[str, Any] = response.json()
         return result
 
-    def wait_ready(self, server: Server) -> None:
+    def wait_ready(self, server: Server, read: Callable[[Client, Server], dict[str, Any]]) -> None:
+        """Until the server answers ``read``, which gives its report (with its pid)."""
         while True:
             try:
-                server.report = self.get(server.name, "/report")
+                server.report = read(self, server)
                 server.pid = int(server.report["pid"])
                 return
             except self._httpx.TransportError:
@@ -293,80 +633,55 @@ def outside_rss(pid: int) -> int | None:
         return None
 
 
-def check_fix_states(servers: dict[str, Server]) -> None:
-    """Unpatched runs upstream's cached function, patched the fix, floor the uncached one."""
-    problems = []
-    for name, server in servers.items():
-        report = server.report
-        fixes = report.get("fixes")
-        state = fixes.get("get_function_nonlocals") if isinstance(fixes, dict) else None
-        bound = str(report.get("bound_for_deps"))
-        if name == "patched":
-            ok = state == "applied" and bound.startswith("FixedGetFunctionNonlocals")
-        elif name == "floor":
-            ok = state == "not applied" and bound.startswith("uncached function")
-        else:
-            ok = state == "not applied" and bound.startswith("functools.lru_cache")
-        if not ok:
-            problems.append(f"{name}: get_function_nonlocals {state!r}, bound: {bound}")
-    if problems:
-        raise FixCheckFailed("; ".join(problems))
-
-
-def sample(
-    client: Client, server: Server, requests: int, started: float, trim: bool = False
-) -> Sample:
-    figures = client.get(server.name, "/rss", **({"trim": 1} if trim else {}))
-    return Sample(
-        requests=requests,
-        rss=int(figures["rss"]),
-        rss_trimmed=figures.get("rss_trimmed"),
-        malloc_free=figures.get("malloc_free"),
-        rss_outside=outside_rss(server.pid),
-        alive=int(figures["alive"]),
-        peak_alive=figures.get("peak_alive"),
-        created=int(figures["created"]),
-        cache_entries=figures.get("cache_entries"),
-        seconds=time.monotonic() - started,
-    )
-
-
 ProgressHook = Callable[[int, dict[str, list[Sample]]], None]
+
+
+def next_sample(done: int, settings: dict[str, Any]) -> int:
+    """Where the next sample falls: the warm-up, every ``every`` units, the end."""
+    every, total, warmup = (int(settings[key]) for key in ("every", "requests", "warmup"))
+    return min([(done // every + 1) * every, total] + ([warmup] if done < warmup else []))
 
 
 def drive(
     client: Client,
+    mode: Mode,
     servers: dict[str, Server],
     settings: dict[str, Any],
     before: dict[str, Sample],
     samples: dict[str, list[Sample]],
     trimmed: dict[str, Sample],
-    on_request: ProgressHook,
+    on_progress: ProgressHook,
 ) -> None:
-    """Send ``requests`` requests to each server, in turn; sample RSS as it goes.
+    """Send ``requests`` units of work to each server, in turn; sample RSS as it goes.
 
-    Fills ``before`` (one sample per server before any request), ``samples``
-    (after the warm-up, then every ``every`` requests and at the end) and
-    ``trimmed`` (one last sample per server, after ``malloc_trim(0)``). Raises
-    :class:`SoakTimeout` past the deadline, with what was sampled so far left
-    in place.
+    Each turn sends one server ``mode.batch`` units (fewer where a sample is
+    due); the order of the servers is reversed at every other turn, so that
+    none always goes first. Fills ``before`` (one sample per server before any
+    work), ``samples`` (after the warm-up, then every ``every`` units and at the
+    end) and, where the mode can trim, ``trimmed`` (one last sample per server,
+    after ``malloc_trim(0)``). Raises :class:`SoakTimeout` past the deadline,
+    with what was sampled so far left in place.
     """
     started = time.monotonic()
     for name, server in servers.items():
-        before[name] = sample(client, server, 0, started)
+        before[name] = mode.sample(client, server, 0, started)
     names = list(servers)
-    requests, every = settings["requests"], settings["every"]
-    for i in range(1, requests + 1):
-        order = names if i % 2 else names[::-1]  # neither server always goes first
+    done = turn = 0
+    while done < settings["requests"]:
+        due = next_sample(done, settings)
+        count = min(mode.batch, due - done)
+        turn += 1
+        order = names if turn % 2 else names[::-1]
         for name in order:
-            client.get(name, "/work", size=settings["payload_bytes"])
-        if i == settings["warmup"] or i % every == 0 or i == requests:
+            mode.work(client, name, count)
+        done += count
+        if done == due:
             for name in order:
-                samples[name].append(sample(client, servers[name], i, started))
-        on_request(i, samples)
-    # Last, as it changes the allocator's state: what of that RSS is free heap kept.
-    for name, server in servers.items():
-        trimmed[name] = sample(client, server, requests, started, trim=True)
+                samples[name].append(mode.sample(client, servers[name], done, started))
+        on_progress(done, samples)
+    if mode.can_trim:  # last, as it changes the allocator's state: what of RSS is free heap
+        for name, server in servers.items():
+            trimmed[name] = mode.sample(client, server, done, started, trim=True)
 
 
 # --- summarising --------------------------------------------------------------
@@ -379,6 +694,9 @@ def summarise(samples: list[Sample], trimmed: Sample | None, payload_bytes: int)
     above_trimmed = None
     if trimmed is not None and trimmed.rss_trimmed is not None:
         above_trimmed = (trimmed.rss_trimmed - warmup.rss) / MIB
+    above_outside = None
+    if warmup.rss_outside is not None and last.rss_outside is not None:
+        above_outside = (last.rss_outside - warmup.rss_outside) / MIB
     payload_mib = payload_bytes / MIB
     summary: dict[str, Any] = {
         "warmup_requests": warmup.requests,
@@ -386,9 +704,11 @@ def summarise(samples: list[Sample], trimmed: Sample | None, payload_bytes: int)
         "final_requests": last.requests,
         "final_rss_mib": last.rss / MIB,
         "final_above_warmup_mib": last.above(warmup),
+        "final_outside_above_warmup_mib": above_outside,
         "peak_above_warmup_mib": max(s.above(warmup) for s in samples),
         "trimmed_above_warmup_mib": above_trimmed,
         "final_malloc_free_mib": None if last.malloc_free is None else last.malloc_free / MIB,
+        "final_payloads_created": last.created,
         "final_payloads_alive": last.alive,
         "most_payloads_alive_at_once": max(
             (s.peak_alive for s in samples if s.peak_alive is not None), default=None
@@ -415,13 +735,12 @@ def environment() -> dict[str, Any]:
         except PackageNotFoundError:
             return None
 
+    packages = ("langgraph", "langchain-core", "uvicorn", "starlette")
+    servers = ("langgraph-api", "langgraph-cli", "langgraph-runtime-inmem", "langgraph-sdk")
     return {
         "python": sys.version.split()[0],
         "implementation": platform.python_implementation(),
-        "langgraph": v("langgraph"),
-        "langchain-core": v("langchain-core"),
-        "uvicorn": v("uvicorn"),
-        "starlette": v("starlette"),
+        **{name: v(name) for name in packages + servers},
         "system": platform.system(),
         "machine": platform.machine(),
         "cpus": os.cpu_count(),
@@ -446,49 +765,64 @@ def _or_dash(value: object) -> str:
     return "-" if value is None else str(value)
 
 
+def mode_of(document: dict[str, Any]) -> Mode:
+    settings = document["settings"]
+    return MODES[settings.get("server", Uvicorn.key)](settings)
+
+
+#: The summary table's columns after the server's name: header, cell from
+#: (server's entry in the document, its summary). Columns no server has a
+#: figure for (e.g. malloc_trim in the langgraph-dev mode) are left out.
+SUMMARY_COLUMNS: tuple[tuple[str, Callable[[dict[str, Any], dict[str, Any]], str]], ...] = (
+    ("fix (server's `{report}`)", lambda info, s: str(info["fix_state"])),
+    ("RSS after warm-up", lambda info, s: _mib(s["warmup_rss_mib"])),
+    ("RSS at end", lambda info, s: _mib(s["final_rss_mib"])),
+    ("above warm-up", lambda info, s: _mib(s["final_above_warmup_mib"], True)),
+    ("above warm-up, from outside", lambda i, s: _mib(s["final_outside_above_warmup_mib"], True)),
+    ("peak above warm-up", lambda info, s: _mib(s["peak_above_warmup_mib"], True)),
+    (
+        "above warm-up after malloc_trim",
+        lambda info, s: _mib(s["trimmed_above_warmup_mib"], True),
+    ),
+    ("payloads created", lambda info, s: str(s["final_payloads_created"])),
+    ("payloads alive", lambda info, s: str(s["final_payloads_alive"])),
+    ("alive x payload", lambda info, s: _mib(s["final_alive_x_payload_mib"])),
+    ("most alive at once", lambda info, s: _or_dash(s["most_payloads_alive_at_once"])),
+    ("upstream cache entries", lambda info, s: _or_dash(s["final_cache_entries"])),
+    ("malloc's free memory at end", lambda info, s: _mib(s["final_malloc_free_mib"])),
+)
+
+
+def summary_table(document: dict[str, Any], report_path: str) -> list[str]:
+    servers = document["servers"]
+    shown = [name for name in SERVERS if servers[name]["summary"]]
+    cells = {
+        name: [cell(servers[name], servers[name]["summary"]) for _, cell in SUMMARY_COLUMNS]
+        for name in shown
+    }
+    keep = [i for i in range(len(SUMMARY_COLUMNS)) if any(cells[n][i] != "-" for n in shown)]
+    headers = [SUMMARY_COLUMNS[i][0].format(report=report_path) for i in keep]
+    lines = ["| server | " + " | ".join(headers) + " |", "|---|" + "---|" * len(keep)]
+    for name in shown:
+        lines.append(f"| {name} | " + " | ".join(cells[name][i] for i in keep) + " |")
+    return lines
+
+
 def format_markdown(document: dict[str, Any]) -> str:
-    env, settings, servers = document["environment"], document["settings"], document["servers"]
-    lines = [
-        "# Soak: RSS of uvicorn servers building a graph per request",
-        "",
-        f"Python {env['python']}, langgraph {env['langgraph']}, langchain-core "
-        f"{env['langchain-core']}, uvicorn {env['uvicorn']}, {env['system']} {env['machine']}, "
-        f"{env['cpus']} CPUs, load average {env['load_average']} at start. "
-        f"{settings['requests']} requests to each server, in turn; "
-        f"payload {settings['payload_mib']:g} MiB per request; RSS after `gc.collect()` "
-        f"in the server, MiB. Servers: unpatched (upstream as installed), patched "
-        f"(under `langgraph-fixed run`), floor (upstream with each cache langgraph-fixed "
-        f"replaces rebound to the uncached function it wraps).",
-    ]
+    mode = mode_of(document)
+    settings, servers = document["settings"], document["servers"]
+    lines = [f"# {mode.title}", "", mode.setting(document)]
     if not document["completed"]:
         lines += ["", f"**Incomplete: {document['stopped']}.** Figures up to the last sample."]
-    lines += [
-        "",
-        "| server | fix (server's /report) | RSS after warm-up | RSS at end | above warm-up "
-        "| peak above warm-up | above warm-up after malloc_trim | payloads alive "
-        "| alive x payload | most alive at once | upstream cache entries "
-        "| malloc's free memory at end |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for name in SERVERS:
-        info = servers[name]
-        s = info["summary"]
-        if not s:
-            continue
-        lines.append(
-            f"| {name} | {info['fix_state']} | {_mib(s['warmup_rss_mib'])} "
-            f"| {_mib(s['final_rss_mib'])} | {_mib(s['final_above_warmup_mib'], True)} "
-            f"| {_mib(s['peak_above_warmup_mib'], True)} "
-            f"| {_mib(s['trimmed_above_warmup_mib'], True)} | {s['final_payloads_alive']} "
-            f"| {_mib(s['final_alive_x_payload_mib'])} "
-            f"| {_or_dash(s['most_payloads_alive_at_once'])} "
-            f"| {_or_dash(s['final_cache_entries'])} | {_mib(s['final_malloc_free_mib'])} |"
-        )
+    lines += ["", *summary_table(document, mode.report_path)]
     for name in SERVERS:
         fixes = servers[name]["report"].get("fixes")
         if isinstance(fixes, dict):
             states = ", ".join(f"{fix} {state}" for fix, state in fixes.items())
             lines += ["", f"Every fix, as the {name} server's `/report` gives it: {states}."]
+    rebound = servers["floor"]["report"].get("rebound_to_uncached")
+    if rebound:
+        lines += ["", f"Rebound to the uncached function in the floor: {', '.join(rebound)}."]
     unpatched = servers["unpatched"]["summary"]
     if unpatched.get("expected_pinned_mib") is not None:
         lines += [
@@ -510,15 +844,18 @@ def format_markdown(document: dict[str, Any]) -> str:
             f"{line}; payloads alive: patched {patched['final_payloads_alive']}, "
             f"floor {floor['final_payloads_alive']}.",
         ]
+    if mode.can_trim:
+        lines += [
+            "",
+            "After malloc_trim: once the last sample is taken, each server calls glibc's "
+            "`malloc_trim(0)` and reads its RSS again; free heap the allocator had kept goes "
+            "back to the system, live memory (pinned payloads) does not.",
+        ]
     lines += [
-        "",
-        "After malloc_trim: once the last sample is taken, each server calls glibc's "
-        "`malloc_trim(0)` and reads its RSS again; free heap the allocator had kept goes "
-        "back to the system, live memory (pinned payloads) does not.",
         "",
         "RSS above the level after the warm-up, MiB, and payloads still alive:",
         "",
-        "| requests | " + " | ".join(f"{name} | alive" for name in SERVERS) + " |",
+        f"| {mode.unit}s | " + " | ".join(f"{name} | alive" for name in SERVERS) + " |",
         "|---|" + "---|---|" * len(SERVERS),
     ]
     by_server = {name: servers[name]["samples"] for name in SERVERS}
@@ -544,7 +881,7 @@ def plot(document: dict[str, Any], paths: Sequence[Path]) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    env, settings = document["environment"], document["settings"]
+    mode = mode_of(document)
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=100)
     styles = {
         "unpatched": ("tab:red", "o"),
@@ -593,14 +930,9 @@ def plot(document: dict[str, Any], paths: Sequence[Path]) -> None:
             linewidth=1,
             label=f"{CACHE_SIZE} cache entries' worth of payloads ({expected:.0f} MiB)",
         )
-    ax.set_xlabel("requests served by each server")
-    ax.set_ylabel(f"RSS above level after {WARMUP}-request warm-up (MiB)")
-    ax.set_title(
-        f"Graph built per request, {settings['payload_mib']:g} MiB payload each\n"
-        f"langgraph {env['langgraph']}, langchain-core {env['langchain-core']}, "
-        f"Python {env['python']}",
-        fontsize=10,
-    )
+    ax.set_xlabel(f"{mode.unit}s served by each server")
+    ax.set_ylabel(f"RSS above level after {WARMUP}-{mode.unit} warm-up (MiB)")
+    ax.set_title(mode.plot_title(document), fontsize=10)
     ax.set_xlim(left=0)
     ax.grid(True, alpha=0.3)
     ax.legend(loc="center right")
@@ -630,23 +962,40 @@ def _positive_float(text: str) -> float:
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description="RSS of uvicorn servers building a graph per request, side by side: "
+        description="RSS of servers building a graph per request, side by side: "
         "upstream, under langgraph-fixed run, and upstream without its cache (the floor)."
     )
     parser.add_argument(
-        "--requests",
-        type=_positive_int,
-        default=2000,
-        help="requests to each server, warm-up included (default 2000)",
+        "--server",
+        choices=list(MODES),
+        default=Uvicorn.key,
+        help="uvicorn: benchmarks/soak_app.py, a request at a time (the default); "
+        "langgraph-dev: `langgraph dev` on tests/server/, runs driven with langgraph-sdk",
     )
     parser.add_argument(
-        "--every", type=_positive_int, default=100, help="sample RSS every N requests (100)"
+        "--requests",
+        "--runs",
+        type=_positive_int,
+        metavar="N",
+        help="requests (runs) to each server, warm-up included "
+        f"(default {Uvicorn.default_requests}; {LanggraphDev.default_requests} runs)",
+    )
+    parser.add_argument(
+        "--every",
+        type=_positive_int,
+        help=f"sample RSS every N requests (runs) (default {Uvicorn.default_every}; "
+        f"{LanggraphDev.default_every} runs)",
     )
     parser.add_argument(
         "--payload-mb",
         type=_positive_float,
-        default=1.0,
-        help="payload per request, MiB (default 1)",
+        help="payload per request, MiB (default 1; uvicorn only: a run's payloads are "
+        "the test project's, 2 x 1 MiB)",
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=_positive_int,
+        help="langgraph-dev only: runs at once per server, and its --n-jobs-per-worker (10)",
     )
     parser.add_argument(
         "--out", type=Path, default=DEFAULT_OUT, help="results folder (benchmarks/results)"
@@ -664,11 +1013,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="seconds for the whole run, start-up included (default 900)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar or status lines")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.server == LanggraphDev.key and args.payload_mb is not None:
+        parser.error("--payload-mb: the langgraph-dev mode's payloads are the test project's")
+    if args.server == Uvicorn.key and args.concurrency is not None:
+        parser.error("--concurrency: the uvicorn mode sends one request at a time")
+    return args
 
 
 @contextlib.contextmanager
-def progress_bar(total: int, quiet: bool) -> Iterator[ProgressHook]:
+def progress_bar(total: int, unit: str, quiet: bool) -> Iterator[ProgressHook]:
     if quiet:
         yield lambda i, samples: None
         return
@@ -681,10 +1035,10 @@ def progress_bar(total: int, quiet: bool) -> Iterator[ProgressHook]:
         TimeElapsedColumn(),
         transient=False,
     ) as progress:
-        task = progress.add_task("requests per server", total=total)
+        task = progress.add_task(f"{unit}s per server", total=total)
 
         def hook(i: int, samples: dict[str, list[Sample]]) -> None:
-            description = "requests per server"
+            description = f"{unit}s per server"
             if all(samples.values()):
                 above = "  ".join(
                     f"{name} {rows[-1].above(rows[0]):+.0f} MiB" for name, rows in samples.items()
@@ -695,20 +1049,36 @@ def progress_bar(total: int, quiet: bool) -> Iterator[ProgressHook]:
         yield hook
 
 
+def make_settings(args: argparse.Namespace) -> dict[str, Any]:
+    mode = MODES[args.server]
+    requests = args.requests or mode.default_requests
+    if mode is LanggraphDev:
+        payload_bytes, per_unit = MIB, LanggraphDev.payloads_per_run
+        concurrency: int | None = args.concurrency or 10
+    else:
+        payload_bytes, per_unit = max(1, round((args.payload_mb or 1) * MIB)), 1
+        concurrency = None
+    return {
+        "server": mode.key,
+        "unit": mode.unit,
+        "requests": requests,
+        "every": args.every or mode.default_every,
+        "warmup": min(WARMUP, requests),
+        "payload_bytes": payload_bytes,  # each payload's size
+        "payload_mib": payload_bytes / MIB,
+        "payloads_per_unit": per_unit,
+        "concurrency": concurrency,
+        "timeout_s": args.timeout,
+    }
+
+
 def run(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     def say(text: str) -> None:
         if not args.quiet:
             print(text, flush=True)
 
-    payload_bytes = max(1, round(args.payload_mb * MIB))
-    settings = {
-        "requests": args.requests,
-        "every": args.every,
-        "warmup": min(WARMUP, args.requests),
-        "payload_bytes": payload_bytes,
-        "payload_mib": payload_bytes / MIB,
-        "timeout_s": args.timeout,
-    }
+    settings = make_settings(args)
+    mode = MODES[args.server](settings)
     document: dict[str, Any] = {
         "environment": environment(),
         "settings": settings,
@@ -722,22 +1092,20 @@ def run(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     samples: dict[str, list[Sample]] = {name: [] for name in SERVERS}
     before: dict[str, Sample] = {}
     trimmed: dict[str, Sample] = {}
-    with running_servers(args.out) as servers:
+    with running_servers(mode, args.out) as servers:
         client = Client(servers, deadline)
         try:
             say("starting: " + ", ".join(f"{n} on {s.base}" for n, s in servers.items()))
             for server in servers.values():
-                client.wait_ready(server)
-            check_fix_states(servers)
+                client.wait_ready(server, mode.read_report)
+            mode.check_fix_states(servers)
             say(
-                "fix states (from each server's /report): "
-                + ", ".join(
-                    f"{n} {s.report['fixes']['get_function_nonlocals']}" for n, s in servers.items()
-                )
+                f"fix states (from each server's {mode.report_path}): "
+                + ", ".join(f"{n} {mode.fix_state(s.report)}" for n, s in servers.items())
             )
-
-            with progress_bar(args.requests, args.quiet) as hook:
-                drive(client, servers, settings, before, samples, trimmed, hook)
+            mode.connect(servers)
+            with progress_bar(settings["requests"], mode.unit, args.quiet) as hook:
+                drive(client, mode, servers, settings, before, samples, trimmed, hook)
             document["completed"] = True
         except SoakTimeout:
             document["stopped"] = f"timed out after {args.timeout:g} s"
@@ -753,20 +1121,18 @@ def run(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
             document["stopped"] = "interrupted"
             code = INTERRUPTED
         finally:
+            mode.close()
             client.close()
         for name, server in servers.items():
-            fixes = server.report.get("fixes")
             document["servers"][name] = {
                 "command": server.command,
                 "pid": server.pid,
                 "report": server.report,
-                "fix_state": fixes.get("get_function_nonlocals")
-                if isinstance(fixes, dict)
-                else fixes,
+                "fix_state": mode.fix_state(server.report),
                 "before_requests": vars(before[name]) if name in before else None,
                 "samples": [vars(s) for s in samples[name]],
                 "after_malloc_trim": vars(trimmed[name]) if name in trimmed else None,
-                "summary": summarise(samples[name], trimmed.get(name), payload_bytes),
+                "summary": summarise(samples[name], trimmed.get(name), settings["payload_bytes"]),
             }
     document["elapsed_s"] = time.monotonic() - started
     return code, document
@@ -774,10 +1140,13 @@ def run(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    missing = missing_requirements()
+    mode = MODES[args.server]
+    missing = missing_requirements(mode)
     if missing:
+        extra = " and 'langgraph-cli[inmem]' langgraph-sdk" if mode is LanggraphDev else ""
         print(
-            f"bench_soak needs {', '.join(missing)}: pip install 'langgraph-fixed[bench]'",
+            f"bench_soak --server {mode.key} needs {', '.join(missing)}: "
+            f"pip install 'langgraph-fixed[bench]'{extra}",
             file=sys.stderr,
         )
         return USAGE
@@ -788,13 +1157,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
     markdown = format_markdown(document)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "soak.md").write_text(markdown)
-    (args.out / "soak.json").write_text(json.dumps(document, indent=2) + "\n")
-    pngs = [args.out / "soak.png"] + ([args.plot] if args.plot else [])
+    md, js = args.out / f"{mode.stem}.md", args.out / f"{mode.stem}.json"
+    md.write_text(markdown)
+    js.write_text(json.dumps(document, indent=2) + "\n")
+    pngs = [args.out / f"{mode.stem}.png"] + ([args.plot] if args.plot else [])
     plot(document, pngs)
-    written = [args.out / "soak.md", args.out / "soak.json", *pngs]
     print(markdown)
-    print("written: " + ", ".join(str(p) for p in written))
+    print("written: " + ", ".join(str(p) for p in [md, js, *pngs]))
     print(f"(measured in {document['elapsed_s']:.0f} s)")
     if code != OK:
         print(f"incomplete: {document['stopped']}", file=sys.stderr)

@@ -153,3 +153,82 @@ def test_bench_soak_tiny(tmp_path: Path) -> None:
     assert "| floor | not applied |" in markdown
     assert "Patched minus floor" in markdown
     assert markdown in result.stdout
+
+
+def test_bench_soak_langgraph_dev_tiny(tmp_path: Path) -> None:
+    """``--server langgraph-dev``: ``langgraph dev`` on tests/server/, three ways, a few runs."""
+    pytest.importorskip("langgraph_api", reason="the server nox session installs langgraph-api")
+    pytest.importorskip("langgraph_sdk")
+    needs = ("httpx", "psutil", "matplotlib", "rich")
+    missing = [name for name in needs if importlib.util.find_spec(name) is None]
+    if missing:
+        pytest.skip(f"the soak benchmark needs {', '.join(missing)} (the bench extra)")
+    out = tmp_path / "results"
+    plot = tmp_path / "copy" / "soak-langgraph-dev.png"
+    runs = 12
+    command = [
+        sys.executable,
+        str(SOAK),
+        "--server",
+        "langgraph-dev",
+        "--runs",
+        str(runs),
+        "--every",
+        "5",
+        "--concurrency",
+        "4",
+        "--timeout",
+        "280",
+        "--quiet",
+        "--out",
+        str(out),
+        "--plot",
+        str(plot),
+    ]
+    result = subprocess.run(
+        command, cwd=ROOT, env=environment(), capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+    md, js, png = (out / f"soak-langgraph-dev.{ext}" for ext in ("md", "json", "png"))
+    for path in (md, js, png, plot):
+        assert path.is_file() and path.stat().st_size > 0, path
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not (out / "soak.json").exists()  # the uvicorn mode's files are left alone
+
+    document = json.loads(js.read_text())
+    assert document["completed"] is True
+    assert document["settings"]["server"] == "langgraph-dev"
+    assert document["settings"]["unit"] == "run"
+    servers = document["servers"]
+    assert set(servers) == {"unpatched", "patched", "floor"}
+    # Each server's own /lgf/payloads: the fix applied under `langgraph-fixed run` only;
+    # the floor started langgraph dev after rebinding upstream's caches to the uncached functions.
+    assert servers["unpatched"]["fix_state"] == "not applied"
+    assert servers["patched"]["fix_state"] == "applied"
+    assert servers["floor"]["fix_state"] == "not applied"
+    rebound = servers["floor"]["report"]["rebound_to_uncached"]
+    assert "langchain_core.runnables.base.get_function_nonlocals" in rebound
+    assert "langgraph" in servers["unpatched"]["command"][0]
+    assert servers["patched"]["command"][1:5] == ["-m", "langgraph_fixed", "run", "--"]
+    for name, server in servers.items():
+        samples = server["samples"]
+        assert [s["requests"] for s in samples] == [5, 10, 12], name
+        # two 1 MiB payloads per run; RSS read in the server and from outside
+        assert all(s["created"] == 2 * s["requests"] for s in samples), name
+        assert all(s["rss"] > 0 and s["rss_outside"] > 0 for s in samples), name
+        for key in ("warmup_rss_mib", "final_rss_mib", "final_above_warmup_mib"):
+            assert isinstance(server["summary"][key], float), (name, key)
+    # 12 runs stay below upstream's 256 entries: every payload pinned; none with the fix.
+    assert servers["unpatched"]["samples"][-1]["alive"] == 2 * runs
+    assert servers["patched"]["samples"][-1]["alive"] == 0
+    assert servers["floor"]["samples"][-1]["alive"] == 0
+
+    markdown = md.read_text()
+    assert "`langgraph dev`" in markdown
+    assert "| unpatched | not applied |" in markdown
+    assert "| patched | applied |" in markdown
+    assert "| floor | not applied |" in markdown
+    assert "| runs |" in markdown
+    assert "malloc_trim" not in markdown  # not measured in this mode: no column of dashes
+    assert markdown in result.stdout
