@@ -78,11 +78,11 @@ def _side(messages: Any, fixed: bool, apply: bool, planned: list[tuple[str, int]
     from langgraph_fixed.diagnostics.scenarios import SCENARIOS, run_requests
 
     if fixed and apply:
-        import langgraph_fixed
+        from langgraph_fixed._engine import DEFAULT
         from langgraph_fixed.diagnostics.caches import import_targets
 
         import_targets()
-        langgraph_fixed.apply()
+        DEFAULT.apply()
     by_name = {s.name: s for s in SCENARIOS}
     for name, requests in planned:
         messages.put(("progress", fixed, name, 0))
