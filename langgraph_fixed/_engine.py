@@ -57,18 +57,20 @@ REPORTED_DISTRIBUTIONS = (
 
 
 def _version(dist: str) -> str | None:
-    """The installed version of ``dist`` (None if absent), from its metadata's headers
-    only: ``importlib.metadata.version`` parses the whole file, long description
-    included, which costs more than the rest of ``apply()``."""
-    import email.parser
+    """The installed version of ``dist`` (None if absent), read from its metadata's
+    ``Version`` header: ``importlib.metadata.version`` (and ``email``'s header
+    parser) go through the whole file, long description included, which costs
+    more than judging every fix (1.8 ms for pydantic's)."""
     import importlib.metadata
+    import re
 
     try:
         text = importlib.metadata.distribution(dist).read_text("METADATA") or ""
     except importlib.metadata.PackageNotFoundError:
         return None
-    version = email.parser.HeaderParser().parsestr(text).get("Version")
-    return version if isinstance(version, str) else importlib.metadata.version(dist)
+    headers = text.partition("\n\n")[0]
+    found = re.search(r"^Version:[ \t]*(\S+)[ \t]*$", headers, re.MULTILINE)
+    return found.group(1) if found else importlib.metadata.version(dist)
 
 
 def installed_versions() -> dict[str, str | None]:
