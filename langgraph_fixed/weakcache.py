@@ -34,6 +34,7 @@ __all__ = [
 
 K = TypeVar("K")
 V = TypeVar("V")
+D = TypeVar("D")
 R = TypeVar("R")
 
 _NOT_FOUND = object()
@@ -133,6 +134,26 @@ class WeakKeyCache(Generic[K, V]):
                     self._entries.popitem(last=False)
         return True
 
+    def hit(self, key: K, default: D) -> V | D:
+        """The value cached for ``key`` if there is one (a hit, counted), else
+        ``default`` with nothing counted: the hot path of a caller that handles
+        the miss itself (through :meth:`get_or_compute`, which counts it).
+
+        An unbounded cache has no recency to update, so a hit takes no lock (a
+        single dict read); as in functools' own unbounded cache, the hit count
+        may miss an increment when threads race.
+        """
+        entry = self._entries.get(id(key))
+        if entry is None or entry[0]() is not key:
+            return default
+        if self._maxsize is not None:
+            with self._lock:
+                if self._entries.get(id(key)) is not entry:
+                    return default  # evicted meanwhile
+                self._entries.move_to_end(id(key))
+        self._hits += 1
+        return entry[1]
+
     def get_or_compute(self, key: K, compute: Callable[..., V], *args: Any) -> V:
         """The cached value for ``key``, computing ``compute(*args)`` on a miss.
 
@@ -140,19 +161,12 @@ class WeakKeyCache(Generic[K, V]):
         at once may both compute it; the last one stored wins. Exceptions from
         ``compute`` propagate and nothing is stored.
         """
-        key_id = id(key)
-        if self._maxsize is None and not self._dead:
-            # Unbounded: no recency to update, so a hit needs no lock (a single
-            # dict read). As in functools' own unbounded cache, the hit count
-            # may miss an increment when threads race.
-            entry = self._entries.get(key_id)
-            if entry is not None and entry[0]() is key:
-                self._hits += 1
-                return entry[1]
-        value = self._lookup(key)
+        value = self.hit(key, _NOT_FOUND)
         if value is _NOT_FOUND:
-            value = compute(*args)
-            self.put(key, value)
+            value = self._lookup(key)  # under the lock: counts the hit or the miss
+            if value is _NOT_FOUND:
+                value = compute(*args)
+                self.put(key, value)
         return cast("V", value)
 
     def __len__(self) -> int:

@@ -83,6 +83,26 @@ def test_maxsize_evicts_least_recently_used() -> None:
     assert cache.cache_info() == CacheInfo(hits=1, misses=0, maxsize=2, currsize=2)
 
 
+def test_hit_counts_hits_only_and_keeps_recency_when_bounded() -> None:
+    cache: WeakKeyCache[Key, int] = WeakKeyCache(maxsize=2)
+    a, b, c = Key(), Key(), Key()
+    missing = object()
+    assert cache.hit(a, missing) is missing  # a miss: nothing counted, nothing stored
+    assert cache.cache_info() == CacheInfo(hits=0, misses=0, maxsize=2, currsize=0)
+    cache.put(a, 1)
+    cache.put(b, 2)
+    assert cache.hit(a, missing) == 1  # a is now the most recent
+    assert cache.hit(Key(), missing) is missing  # an equal key is another key
+    cache.put(c, 3)
+    assert b not in cache and a in cache and c in cache
+    assert cache.cache_info() == CacheInfo(hits=1, misses=0, maxsize=2, currsize=2)
+    unbounded: WeakKeyCache[Key, int] = WeakKeyCache()
+    unbounded.put(a, 1)
+    assert [unbounded.hit(a, missing) for _ in range(3)] == [1, 1, 1]
+    assert unbounded.get_or_compute(b, lambda: 2) == 2
+    assert unbounded.cache_info() == CacheInfo(hits=3, misses=1, maxsize=None, currsize=2)
+
+
 def test_maxsize_zero_stores_nothing() -> None:
     cache: WeakKeyCache[Key, int] = WeakKeyCache(maxsize=0)
     key = Key()
