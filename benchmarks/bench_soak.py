@@ -222,7 +222,7 @@ class Uvicorn(Mode):
             state = self.fix_state(server.report)
             bound = str(server.report.get("bound_for_deps"))
             if name == "patched":
-                ok = state == "applied" and bound.startswith("FixedGetFunctionNonlocals")
+                ok = state == "applied" and bound.startswith("langgraph-fixed replacement")
             elif name == "floor":
                 ok = state == "not applied" and bound.startswith("uncached function")
             else:

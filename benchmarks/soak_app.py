@@ -256,6 +256,8 @@ def _bound_for_deps() -> str:
     bound = vars(base)["get_function_nonlocals"]
     if _is_lru(bound):
         return f"functools.lru_cache wrapper from {getattr(bound, '__module__', '?')}"
+    if hasattr(bound, "__langgraph_fixed__"):
+        return f"langgraph-fixed replacement of {bound.__module__}.{bound.__qualname__}"
     if isinstance(bound, types.FunctionType):
         return f"uncached function {bound.__module__}.{bound.__qualname__}"
     return f"{type(bound).__qualname__} from {type(bound).__module__}"

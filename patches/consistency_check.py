@@ -8,7 +8,7 @@ second call is served from the analysis cache where there is one):
 - the installed, patched ``langchain_core.runnables.utils.get_function_nonlocals``;
 - upstream's uncached function (``__wrapped__`` of the lru-cached original),
   loaded from the *unpatched* sdist's ``langchain_core/runnables/utils.py``;
-- langgraph-fixed's runtime replacement ``FixedGetFunctionNonlocals`` built on
+- langgraph-fixed's runtime replacement ``fixed_get_function_nonlocals`` built on
   that original, imported from the source tree for this comparison only
   (``apply()`` is never called; nothing is patched at run time).
 
@@ -83,10 +83,10 @@ def main(argv: list[str] | None = None) -> int:
 
     sys.path.insert(0, str(ROOT))  # langgraph_fixed and tests.corpus, from the source tree
     from langgraph_fixed.fixes._source import source_fingerprint
-    from langgraph_fixed.fixes.nonlocals import KNOWN_FINGERPRINTS, FixedGetFunctionNonlocals
+    from langgraph_fixed.fixes.nonlocals import KNOWN_FINGERPRINTS, fixed_get_function_nonlocals
     from tests import corpus
 
-    ours = FixedGetFunctionNonlocals(
+    ours = fixed_get_function_nonlocals(
         unpatched.get_function_nonlocals,
         unpatched.FunctionNonLocals,
         closure_of_wrapped=KNOWN_FINGERPRINTS[source_fingerprint(uncached)],

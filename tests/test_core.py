@@ -95,11 +95,11 @@ def test_modules_imported_after_apply_see_the_fix_and_are_reverted_too() -> None
     sys.modules[late.__name__] = late
     try:
         assert late.get_function_nonlocals is upstream()
-        assert isinstance(late.get_function_nonlocals, nonlocals_fix.FixedGetFunctionNonlocals)
+        assert nonlocals_fix.is_replacement(late.get_function_nonlocals)
         langgraph_fixed.revert()
         assert late.get_function_nonlocals is upstream()
         assert hasattr(late.get_function_nonlocals, "cache_info")
-        assert not isinstance(late.get_function_nonlocals, nonlocals_fix.FixedGetFunctionNonlocals)
+        assert not nonlocals_fix.is_replacement(late.get_function_nonlocals)
     finally:
         del sys.modules[late.__name__]
 
@@ -312,7 +312,7 @@ def test_threads_analyse_while_others_apply_and_revert() -> None:
                         continue  # an empty closure cell: upstream raises it too
                     except TypeError:
                         # upstream's lru_cache cannot hash some callables; ours can take them
-                        assert not isinstance(current, nonlocals_fix.FixedGetFunctionNonlocals)
+                        assert not nonlocals_fix.is_replacement(current)
                         continue
                     expected = current.__wrapped__(func)
                     assert len(got) == len(expected)
@@ -338,6 +338,4 @@ def test_threads_analyse_while_others_apply_and_revert() -> None:
         t.join()
     assert errors == []
     assert not langgraph_fixed.status().get(NAME).active
-    assert hasattr(upstream(), "cache_info") and not isinstance(
-        upstream(), nonlocals_fix.FixedGetFunctionNonlocals
-    )
+    assert hasattr(upstream(), "cache_info") and not nonlocals_fix.is_replacement(upstream())

@@ -55,14 +55,14 @@ import langgraph.graph
 from langchain_core.runnables import base, utils
 print(json.dumps({"heavy": heavy, "before": states["get_function_nonlocals"],
     "after": langgraph_fixed.status().get("get_function_nonlocals").state.value,
-    "bound": type(base.get_function_nonlocals).__name__}))
+    "bound": base.get_function_nonlocals.state.__class__.__name__}))
 """
     )
     assert out == {
         "heavy": [],
         "before": "waiting",
         "after": "applied",
-        "bound": "FixedGetFunctionNonlocals",
+        "bound": "NonlocalsAnalyser",
     }
 
 

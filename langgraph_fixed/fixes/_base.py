@@ -27,11 +27,14 @@ __all__ = [
     "NotNeeded",
     "Unrecognised",
     "Versions",
+    "dress",
     "reads_global",
     "replaced",
+    "state_of",
 ]
 
 R = TypeVar("R")
+F = TypeVar("F", bound=Any)
 
 #: The attribute every replacement carries, holding the object it replaced: how
 #: the engine tells a fix of ours from upstream's code and finds the original
@@ -46,6 +49,34 @@ def replaced(obj: Any) -> Any:
         return inspect.getattr_static(obj, MARK, None)
     except Exception:  # an object whose type lookup itself fails
         return None
+
+
+def dress(function: F, original: Any, state: Any) -> F:
+    """Make ``function`` the replacement of ``original`` and return it.
+
+    A replacement on a hot path is a plain function: calling one costs less
+    than calling an instance with ``__call__`` (about 0.07 us on CPython 3.11,
+    as much as a whole ``lru_cache`` hit). It takes ``original``'s name,
+    module and doc, ``__wrapped__`` is upstream's uncached function, :data:`MARK`
+    is ``original``, ``state`` (the object holding its caches) is ``state``,
+    and ``cache_info`` / ``cache_clear`` / ``cache_parameters`` are ``state``'s.
+    """
+    for name in ("__name__", "__qualname__", "__module__", "__doc__"):
+        setattr(function, name, getattr(original, name))
+    function.__wrapped__ = original.__wrapped__
+    setattr(function, MARK, original)
+    function.state = state
+    function.cache_info = state.cache_info
+    function.cache_clear = state.cache_clear
+    function.cache_parameters = state.cache_parameters
+    return function
+
+
+def state_of(obj: Any) -> Any:
+    """The ``state`` of a replacement made by :func:`dress`, else None."""
+    if replaced(obj) is None:
+        return None
+    return inspect.getattr_static(obj, "state", None)
 
 
 class NotNeeded(Exception):

@@ -23,6 +23,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
+from langgraph_fixed.fixes._base import dress
 from langgraph_fixed.weakcache import CacheInfo
 
 V = TypeVar("V")
@@ -75,50 +76,50 @@ class ClassMemo(Generic[V]):
 
 
 class ClassStoredCache:
-    """Drop-in for an ``lru_cache``-wrapped function whose first argument is a class.
+    """The state of a drop-in for an ``lru_cache``-wrapped function whose first
+    argument is a class (made by :func:`class_stored_cache`).
 
     Each result is stored in that class (:class:`ClassMemo`) with the other
-    arguments it was computed for; a call with the same other arguments (by
-    identity: a rebuilt validator, say) is a hit. A first argument that is not
-    a class goes to upstream's cached function, as does nothing else. Upstream's
-    uncached function is ``__wrapped__``; the cache API is ``functools``'.
+    arguments it was computed for; a call whose other arguments are equal to
+    them (as ``lru_cache`` compares its keys) is a hit, so a rebuilt class (a
+    new validator) is computed again. A first argument that is not a class goes
+    to upstream's cached function, as does nothing else.
     """
 
     def __init__(self, original: Any, attribute: str) -> None:
-        self.__langgraph_fixed__ = original  # what it replaced (see fixes._base.MARK)
-        self.__wrapped__: Callable[..., Any] = original.__wrapped__
-        self._original = original
-        self._memo: ClassMemo[tuple[tuple[Any, ...], Any]] = ClassMemo(attribute)
-        self.__name__: str = original.__name__
-        self.__qualname__: str = original.__qualname__
-        self.__module__ = original.__module__
-        self.__doc__ = original.__doc__
-
-    def __call__(self, cls: Any, *args: Any) -> Any:
-        if not isinstance(cls, type):
-            return self._original(cls, *args)
-        memo = self._memo
-        entry = memo.get(cls)
-        if entry is not MISSING:
-            stored, value = entry
-            if len(stored) == len(args) and all(a is b for a, b in zip(stored, args, strict=True)):
-                memo.hits += 1
-                return value
-        memo.misses += 1
-        value = self.__wrapped__(cls, *args)
-        memo.put(cls, (args, value))  # a class refusing it: not cached
-        return value
+        self.original = original
+        self.memo: ClassMemo[tuple[tuple[Any, ...], Any]] = ClassMemo(attribute)
 
     def cache_info(self) -> CacheInfo:
         """Hits, misses, and the number of live classes holding an entry."""
-        return self._memo.cache_info()
+        return self.memo.cache_info()
 
     def cache_clear(self) -> None:
-        self._memo.cache_clear()
-        self._original.cache_clear()
+        self.memo.cache_clear()
+        self.original.cache_clear()
 
     def cache_parameters(self) -> dict[str, Any]:
         return {"maxsize": None, "typed": False, "stored_in_class": True}
 
-    def __repr__(self) -> str:
-        return f"<langgraph_fixed {self.__name__} (stored in each class it is called with)>"
+
+def class_stored_cache(original: Any, attribute: str) -> Callable[..., Any]:
+    """The drop-in for ``original`` storing each result in its first argument's class."""
+    state = ClassStoredCache(original, attribute)
+    memo = state.memo
+    compute = original.__wrapped__
+
+    def cached(cls: Any, *args: Any) -> Any:
+        if not isinstance(cls, type):
+            return original(cls, *args)
+        entry = cls.__dict__.get(attribute, MISSING)  # memo.get(cls), inlined: the hot path
+        if entry is not MISSING:
+            stored, value = entry
+            if stored == args:
+                memo.hits += 1
+                return value
+        memo.misses += 1
+        value = compute(cls, *args)
+        memo.put(cls, (args, value))  # a class refusing it: not cached
+        return value
+
+    return dress(cached, original, state)

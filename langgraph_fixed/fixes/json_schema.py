@@ -27,11 +27,12 @@ The fix
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
 from langgraph_fixed.fixes._base import Fix, Unrecognised, Versions
-from langgraph_fixed.fixes._memo import ClassStoredCache
+from langgraph_fixed.fixes._memo import class_stored_cache
 
 #: Fingerprints (``source_fingerprint``) of the uncached body this fix expects:
 #: identical in langchain-core 1.6.1, 1.6.13, 1.7.0, 1.8.0, 1.8.3 and 1.8.4.
@@ -57,5 +58,5 @@ class ModelJsonSchemaCacheFix(Fix[None]):
         if params != ["args_schema", "_rebuild_token"]:
             raise Unrecognised(f"unexpected parameters {params}")
 
-    def build(self, original: Any, recognised: None) -> ClassStoredCache:
-        return ClassStoredCache(original, MEMO_ATTRIBUTE)
+    def build(self, original: Any, recognised: None) -> Callable[..., Any]:
+        return class_stored_cache(original, MEMO_ATTRIBUTE)

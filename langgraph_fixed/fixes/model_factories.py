@@ -17,7 +17,9 @@ The fix
     A key made only of long-lived objects (builtins, classes and functions
     importable from their module, typing constructs and frozen values made of
     those, and models this cache built from such keys) goes to upstream's own
-    ``lru_cache``: same entries, same hits, same objects as upstream. Any other
+    ``lru_cache``: same entries, same objects as upstream (a C ``lru_cache`` of
+    the same bound in front keeps them too, so a hit costs what upstream's own
+    hit costs). Any other
     key is looked up in a table that holds the generated model *weakly*: while
     the model is alive, the same key returns the same class object, as
     upstream's cache does; once the model is collected, the entry goes, and
@@ -44,7 +46,7 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any, ClassVar, ForwardRef, TypeVar
 
-from langgraph_fixed.fixes._base import CacheSize, Fix, Unrecognised, Versions
+from langgraph_fixed.fixes._base import CacheSize, Fix, Unrecognised, Versions, dress, state_of
 from langgraph_fixed.fixes._source import single_return_call
 from langgraph_fixed.weakcache import CacheInfo
 
@@ -89,6 +91,9 @@ _LONG_LIVED_MODELS: weakref.WeakSet[type] = weakref.WeakSet()
 #: by ``==`` as upstream's cache compares them; holding them keeps nothing alive
 #: that was not long-lived already.
 _LONG_LIVED_MEMO: set[Any] = set()
+
+#: Separates the positional arguments from the keyword items in a call's key.
+_KEYWORDS = object()
 #: Classes and functions already found short-lived (held weakly): a per-request
 #: class asked about again is answered without searching its module.
 _SHORT_LIVED: weakref.WeakSet[Any] = weakref.WeakSet()
@@ -236,73 +241,76 @@ class LiveModels:
             self.misses = 0
 
 
-class FixedModelFactory:
-    """Drop-in for an ``lru_cache``-wrapped model factory that pins no user object.
+class _ShortLived(Exception):
+    """Carries the model built for a short-lived key out of the front cache,
+    which stores nothing for a call that raises."""
 
-    ``cache_info()`` adds upstream's entries (long-lived keys) and the live
-    models built for other keys; ``__wrapped__`` is upstream's uncached function.
+    def __init__(self, model: Any) -> None:
+        self.model = model
+
+
+class FixedModelFactory:
+    """The state of a drop-in for an ``lru_cache``-wrapped model factory that
+    pins no user object (made by :func:`fixed_model_factory`).
+
+    In front is a C ``lru_cache`` with upstream's bound, over :meth:`_decide`:
+    a long-lived key gets upstream's model, which the front keeps as upstream's
+    cache keeps it, so a hit costs what upstream's own hit costs; a short-lived
+    key gets its model from the weak table and leaves by :class:`_ShortLived`,
+    so the front stores nothing for it. ``cache_info()`` adds upstream's entries
+    (long-lived keys) and the live models built for the other keys.
     """
 
     def __init__(self, original: Any) -> None:
-        self.__langgraph_fixed__ = original  # what it replaced (see fixes._base.MARK)
-        self.__wrapped__: Callable[..., Any] = original.__wrapped__
-        self._original = original
-        self._live = LiveModels()
-        #: Long-lived keys seen lately -> upstream's model for them: a hit costs
-        #: one dict lookup, as upstream's own hit does, instead of the key check.
-        #: Holds only what upstream's cache holds too; emptied at its bound.
-        self._recent: dict[Any, Any] = {}
-        self._recent_hits = 0
-        self._recent_bound = original.cache_parameters().get("maxsize") or LONG_LIVED_MEMO_SIZE
-        self.__name__ = original.__name__
-        self.__qualname__ = original.__qualname__
-        self.__module__ = original.__module__
-        self.__doc__ = original.__doc__
+        self.original = original
+        self.live = LiveModels()
+        bound = original.cache_parameters().get("maxsize") or LONG_LIVED_MEMO_SIZE
+        self.front = functools.lru_cache(maxsize=bound)(self._decide)
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        key = (args, tuple(kwargs.items()))
-        try:
-            model = self._recent.get(key)
-        except TypeError:  # unhashable: the checks below raise as lru_cache does
-            model = None
-        if model is not None:
-            self._recent_hits += 1
-            return model
+    def _decide(self, *args: Any, **kwargs: Any) -> Any:
         if all_long_lived(args, kwargs):
-            model = self._original(*args, **kwargs)
+            model = self.original(*args, **kwargs)
             if isinstance(model, type) and model not in _LONG_LIVED_MODELS:
                 _LONG_LIVED_MODELS.add(model)
-            recent = self._recent
-            if len(recent) >= self._recent_bound:
-                recent.clear()
-            recent[key] = model
             return model
-        return self._live.get_or_build(key, lambda: self.__wrapped__(*args, **kwargs))
+        key = (args, _KEYWORDS, *kwargs.items()) if kwargs else args  # as lru_cache's own key
+        build = self.original.__wrapped__
+        raise _ShortLived(self.live.get_or_build(key, lambda: build(*args, **kwargs)))
 
     def cache_info(self) -> CacheInfo:
-        upstream = self._original.cache_info()
+        upstream = self.original.cache_info()
         return CacheInfo(
-            upstream.hits + self._recent_hits + self._live.hits,
-            upstream.misses + self._live.misses,
+            upstream.hits + self.front.cache_info().hits + self.live.hits,
+            upstream.misses + self.live.misses,
             upstream.maxsize,
-            upstream.currsize + len(self._live),
+            upstream.currsize + len(self.live),
         )
 
     def live_cache_info(self) -> CacheInfo:
         """The entries held here (weakly) alone: the models built for per-request keys."""
-        return CacheInfo(self._live.hits, self._live.misses, None, len(self._live))
+        return CacheInfo(self.live.hits, self.live.misses, None, len(self.live))
 
     def cache_clear(self) -> None:
-        self._live.clear()
-        self._recent.clear()
-        self._recent_hits = 0
-        self._original.cache_clear()
+        self.live.clear()
+        self.front.cache_clear()
+        self.original.cache_clear()
 
     def cache_parameters(self) -> dict[str, Any]:
-        return {**self._original.cache_parameters(), "short_lived_keys": "weak"}
+        return {**self.original.cache_parameters(), "short_lived_keys": "weak"}
 
-    def __repr__(self) -> str:
-        return f"<langgraph_fixed {self.__name__} (per-request keys held weakly)>"
+
+def fixed_model_factory(original: Any) -> Callable[..., Any]:
+    """The drop-in for the model factory ``original``."""
+    state = FixedModelFactory(original)
+    front = state.front
+
+    def model_factory(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return front(*args, **kwargs)
+        except _ShortLived as short:
+            return short.model
+
+    return dress(model_factory, original, state)
 
 
 class ModelFactoryCacheFix(Fix[None]):
@@ -339,15 +347,16 @@ class ModelFactoryCacheFix(Fix[None]):
         if not callable(getattr(module, expected, None)):
             raise Unrecognised(f"{expected} is missing")
 
-    def build(self, original: Any, recognised: None) -> FixedModelFactory:
-        return FixedModelFactory(original)
+    def build(self, original: Any, recognised: None) -> Callable[..., Any]:
+        return fixed_model_factory(original)
 
     def cache_sizes(self, original: Any, replacement: Any | None) -> list[CacheSize]:
         """Upstream's lru cache (long-lived keys go there, fixed or not) and, apart, the
         models the replacement holds weakly for the other keys."""
         sizes = super().cache_sizes(original, None)
-        if isinstance(replacement, FixedModelFactory):
-            hits, misses, maxsize, currsize = replacement.live_cache_info()
+        state = state_of(replacement)
+        if isinstance(state, FixedModelFactory):
+            hits, misses, maxsize, currsize = state.live_cache_info()
             sizes.append(CacheSize(self.target, "fix", currsize, maxsize, self.name, hits, misses))
         return sizes
 

@@ -27,13 +27,14 @@ from __future__ import annotations
 
 import ast
 import inspect
+import keyword
 import sys
 import textwrap
 from collections.abc import Callable
 from types import CodeType, FunctionType, MethodType, ModuleType
 from typing import Any
 
-from langgraph_fixed.fixes._base import Fix, Unrecognised, Versions
+from langgraph_fixed.fixes._base import Fix, Unrecognised, Versions, dress, state_of
 from langgraph_fixed.weakcache import CacheInfo, WeakKeyCache
 
 #: Normalised source fingerprints (see ``source_fingerprint``; the same on every
@@ -65,24 +66,34 @@ _MISSING = object()
 #: What to take from one candidate value: each entry is an attribute path to
 #: follow from it (``()``: the value itself), in upstream's order.
 Actions = tuple[tuple[str, ...], ...]
+#: The commonest actions, shared: the value itself and nothing else.
+_ITSELF: Actions = ((),)
+
+#: Whether the analyses' readers mirror ``inspect.getclosurevars`` (checked
+#: Pythons) or every call takes the exact path (any other Python).
+_MIRROR_GETCLOSUREVARS = _MIRRORED_PYTHONS[0] <= sys.version_info[:2] <= _MIRRORED_PYTHONS[1]
 
 
 class NonlocalsAnalysis:
-    """What the source of one ``def`` reads from outside, as upstream's visitor sees it.
+    """What the source of one ``def`` reads from outside, as upstream's visitor
+    sees it, and a reader of those values for a function of that ``def``.
 
-    Holds only strings: nothing here can reach a user object.
+    Holds only strings and code made from them: nothing here reaches a user object.
     """
 
-    __slots__ = ("dotted", "names", "order", "own_plan")
+    __slots__ = ("dotted", "names", "order", "read")
 
-    def __init__(self, order: tuple[str, ...]) -> None:
+    def __init__(self, order: tuple[str, ...], code: CodeType) -> None:
         #: upstream's set of names and dotted attribute chains, in its iteration order
         self.order = order
         self.names = frozenset(order)
         #: (chain, attribute parts after the first) for each dotted name, in order
         self.dotted = tuple((kk, tuple(kk.split(".")[1:])) for kk in order if "." in kk)
-        #: the read plan for the analysed code object itself, made on first use
-        self.own_plan: ReadPlan | None = None
+        #: ``read(function of code) -> values``, or ``None`` when only the exact
+        #: path can tell (see :func:`_reader`)
+        self.read: Callable[[FunctionType], list[Any] | None] = _no_reader
+        if _MIRROR_GETCLOSUREVARS:
+            self.read = self._reader_for(code)
 
     def actions(self, name: str) -> Actions:
         """What upstream takes from a global or free variable called ``name``.
@@ -91,11 +102,12 @@ class NonlocalsAnalysis:
         follows every dotted chain that *starts with* ``name`` (a plain string
         prefix test, kept as it is).
         """
-        itself: Actions = ((),) if name in self.names else ()
-        return itself + tuple(parts for kk, parts in self.dotted if kk.startswith(name))
+        itself: Actions = _ITSELF if name in self.names else ()
+        actions = itself + tuple(parts for kk, parts in self.dotted if kk.startswith(name))
+        return _ITSELF if actions == _ITSELF else actions
 
-    def plan(self, code: CodeType) -> ReadPlan:
-        """Which globals and cells of ``code`` can contribute, and what each gives."""
+    def _reader_for(self, code: CodeType) -> Callable[[FunctionType], list[Any] | None]:
+        """Which globals and cells of ``code`` contribute, and a reader for them."""
         globals_ = tuple(
             (n, actions)
             for n in code.co_names
@@ -104,27 +116,202 @@ class NonlocalsAnalysis:
         freevars = tuple(
             (i, actions) for i, n in enumerate(code.co_freevars) if (actions := self.actions(n))
         )
-        # A name both global and free keeps its global position with the cell's
-        # value in upstream's {**globals, **nonlocals}: rare, left to the stdlib.
-        overlap = bool({n for n, _ in globals_} & set(code.co_freevars))
-        return ReadPlan(globals_, freevars, overlap)
+        if {n for n, _ in globals_} & set(code.co_freevars):
+            # A name both global and free keeps its global position with the
+            # cell's value in upstream's {**globals, **nonlocals}: rare, exact path.
+            return _no_reader
+        return _reader(globals_, freevars, len(code.co_freevars))
 
 
-class ReadPlan:
-    """Which globals (by name) and cells (by index) of one code object contribute."""
+def _no_reader(target: FunctionType) -> None:
+    """The reader of an analysis only the exact path can read."""
+    return None
 
-    __slots__ = ("freevars", "globals", "overlap")
+
+def _reader(
+    globals: tuple[tuple[str, Actions], ...],
+    freevars: tuple[tuple[int, Actions], ...],
+    cells: int,
+) -> Callable[[FunctionType], list[Any] | None]:
+    """A function reading, for one code object, what upstream's function returns.
+
+    The contributing entries of upstream's ``{**globals, **nonlocals}`` in its
+    order (leaving out what contributes nothing keeps the order of the rest),
+    each followed along its actions; every cell is read, as
+    ``inspect.getclosurevars`` does, so an empty one raises ``ValueError`` just
+    the same. Globals that are not a plain ``dict`` (whose lookups can run user
+    code) answer ``None``: the exact path. Written out and compiled once per
+    analysed ``def`` (a loop over the plan costs three times as much per call);
+    for ``def node(state): return len(p.data)`` it reads::
+
+        def read(target):
+            namespace = target.__globals__
+            if type(namespace) is not dict:
+                return None
+            closure = target.__closure__
+            values = []
+            value = namespace.get('len', MISSING)
+            if value is not MISSING:
+                values.append(value)
+            value = closure[0].cell_contents
+            if value is not None:
+                try:
+                    found = value.data
+                except AttributeError:
+                    pass
+                else:
+                    values.append(found)
+            return values
+
+    Names and attributes are identifiers read from the source by upstream's
+    visitor, written as string literals (``repr``) or, checked to be
+    identifiers, as attribute reads; nothing else comes from outside.
+    """
+    lines = [
+        "def read(target):",
+        "    namespace = target.__globals__",
+        "    if type(namespace) is not dict:",
+        "        return None",
+    ]
+    if cells:
+        lines.append("    closure = target.__closure__")
+    contributing = {index for index, _ in freevars}
+    lines += [f"    closure[{i}].cell_contents" for i in range(cells) if i not in contributing]
+    lines.append("    values = []")
+    actions_table: list[Actions] = []
+
+    def take(actions: Actions, indent: str) -> list[str]:
+        if actions == _ITSELF:
+            return [f"{indent}values.append(value)"]
+        if len(actions) == 1 and len(actions[0]) == 1 and _plain_attribute(actions[0][0]):
+            return [
+                f"{indent}if value is not None:",
+                f"{indent}    try:",
+                f"{indent}        found = value.{actions[0][0]}",
+                f"{indent}    except AttributeError:",
+                f"{indent}        pass",
+                f"{indent}    else:",
+                f"{indent}        values.append(found)",
+            ]
+        actions_table.append(actions)
+        return [f"{indent}follow(value, ACTIONS[{len(actions_table) - 1}], values)"]
+
+    for name, actions in globals:
+        lines += [f"    value = namespace.get({name!r}, MISSING)", "    if value is not MISSING:"]
+        lines += take(actions, "        ")
+    for index, actions in freevars:
+        lines.append(f"    value = closure[{index}].cell_contents")
+        lines += take(actions, "    ")
+    lines.append("    return values")
+    namespace: dict[str, Any] = {"MISSING": _MISSING, "follow": _follow}
+    namespace["ACTIONS"] = tuple(actions_table)
+    exec(compile("\n".join(lines), "<langgraph_fixed nonlocals reader>", "exec"), namespace)
+    return namespace["read"]  # type: ignore[no-any-return]
+
+
+def _plain_attribute(name: str) -> bool:
+    """Whether ``value.<name>`` written out reads the attribute ``name`` itself."""
+    return name.isidentifier() and not keyword.iskeyword(name) and not name.startswith("__")
+
+
+def _follow(value: Any, actions: Actions, values: list[Any]) -> None:
+    """Append what each of ``actions`` reaches from ``value``, as upstream does."""
+    for parts in actions:
+        vv = value
+        for part in parts:
+            if vv is None:
+                break
+            try:
+                vv = getattr(vv, part)
+            except AttributeError:
+                break
+        else:
+            values.append(vv)
+
+
+def _exact_values(target: FunctionType, analysis: NonlocalsAnalysis) -> list[Any]:
+    """Upstream's values for ``target`` through ``inspect.getclosurevars`` itself:
+    slower, exact by construction (dict subclasses as globals, a name both
+    global and free, a Python whose ``getclosurevars`` is not mirrored)."""
+    closure = inspect.getclosurevars(target)
+    values: list[Any] = []
+    for name, value in {**closure.globals, **closure.nonlocals}.items():
+        actions = analysis.actions(name)
+        if actions:
+            _follow(value, actions, values)
+    return values
+
+
+class NonlocalsAnalyser:
+    """The state behind the replacement: upstream's visitor, the analyses held
+    per code object, and the path for everything the hot path leaves."""
 
     def __init__(
         self,
-        globals: tuple[tuple[str, Actions], ...],
-        freevars: tuple[tuple[int, Actions], ...],
-        overlap: bool,
+        uncached: Callable[[Any], list[Any]],
+        visitor: type[ast.NodeVisitor],
+        closure_of_wrapped: bool,
     ) -> None:
-        self.globals = globals
-        self.freevars = freevars
-        #: whether a free variable name is also a global name of the code
-        self.overlap = overlap
+        #: upstream's uncached function, for what is not a function or method
+        self.uncached = uncached
+        self.visitor = visitor
+        self.closure_of_wrapped = closure_of_wrapped
+        self.analyses: WeakKeyCache[CodeType, NonlocalsAnalysis | None] = WeakKeyCache(
+            ANALYSIS_CACHE_SIZE
+        )
+
+    def cache_info(self) -> CacheInfo:
+        """Statistics of the per-code-object analysis cache."""
+        return self.analyses.cache_info()
+
+    def cache_clear(self) -> None:
+        self.analyses.cache_clear()
+
+    def cache_parameters(self) -> dict[str, Any]:
+        return {"maxsize": self.analyses.maxsize, "typed": False, "weak_keys": True}
+
+    def _analyse(self, source: FunctionType) -> NonlocalsAnalysis | None:
+        try:
+            text = inspect.getsource(source)
+            tree = ast.parse(textwrap.dedent(text))
+            visitor: Any = self.visitor()
+            visitor.visit(tree)
+        except _UPSTREAM_ERRORS:
+            return None
+        return NonlocalsAnalysis(tuple(visitor.nonlocals), source.__code__)
+
+    def values(self, func: Any) -> list[Any]:
+        """Upstream's answer for any ``func``: the first call of a ``def``,
+        decorated functions, and everything that is not a function or method."""
+        try:
+            source = _source_function(func)
+        except Exception:
+            source = None
+        if source is None:
+            # Not a plain function or method (a partial, a builtin, a callable
+            # instance, a class, a wrapper loop): upstream's own code decides,
+            # and these inputs are cheap for it and leave nothing behind.
+            return self.uncached(func)
+        analysis = self.analyses.get_or_compute(source.__code__, self._analyse, source)
+        if analysis is None:
+            return []
+        try:
+            target: Any = func
+            if self.closure_of_wrapped and hasattr(func, "__wrapped__"):
+                wrapped = func.__wrapped__
+                if callable(wrapped):
+                    target = wrapped
+            if isinstance(target, MethodType):
+                target = target.__func__
+            if not isinstance(target, FunctionType):
+                return []  # inspect.getclosurevars raises TypeError: upstream returns []
+            if target.__code__ is source.__code__:
+                found = analysis.read(target)
+                if found is not None:
+                    return found
+            return _exact_values(target, analysis)
+        except _UPSTREAM_ERRORS:
+            return []
 
 
 def _source_function(func: Any) -> FunctionType | None:
@@ -135,167 +322,48 @@ def _source_function(func: Any) -> FunctionType | None:
     return obj if isinstance(obj, FunctionType) else None
 
 
-#: Whether ``_values`` reads globals and cells itself (checked Pythons) or
-#: calls ``inspect.getclosurevars`` (any other Python).
-_MIRROR_GETCLOSUREVARS = _MIRRORED_PYTHONS[0] <= sys.version_info[:2] <= _MIRRORED_PYTHONS[1]
+def fixed_get_function_nonlocals(
+    original: Any, visitor: type[ast.NodeVisitor], *, closure_of_wrapped: bool = True
+) -> Callable[[Any], list[Any]]:
+    """The drop-in for upstream's ``get_function_nonlocals`` (``original``):
+    a plain function (the cheapest thing to call) that keeps no reference to
+    its input. Its ``cache_info()`` / ``cache_clear()`` describe the
+    per-code-object analysis cache; ``__wrapped__`` is upstream's uncached
+    function."""
+    analyser = NonlocalsAnalyser(original.__wrapped__, visitor, closure_of_wrapped)
+    hit = analyser.analyses.hit
+    values = analyser.values
 
-
-def _candidates(target: FunctionType, plan: ReadPlan) -> list[tuple[Any, Actions]]:
-    """The contributing entries of upstream's ``{**globals, **nonlocals}``, in its order.
-
-    For a plain ``dict`` of globals and no name both global and free (the
-    other cases go to the stdlib). Leaving out names that contribute nothing
-    keeps the relative order of the rest. Every cell is read, as
-    ``inspect.getclosurevars`` does, so an empty one raises ``ValueError``
-    just the same.
-    """
-    pairs: list[tuple[Any, Actions]] = []
-    global_ns = target.__globals__
-    for name, actions in plan.globals:
-        value = global_ns.get(name, _MISSING)  # a miss (a builtin: `len`) is common
-        if value is not _MISSING:
-            pairs.append((value, actions))
-    closure = target.__closure__
-    if closure is not None:
-        contents = []
-        for cell in closure:
-            contents.append(cell.cell_contents)
-        for index, actions in plan.freevars:
-            pairs.append((contents[index], actions))
-    return pairs
-
-
-def _candidates_stdlib(
-    target: FunctionType, analysis: NonlocalsAnalysis
-) -> list[tuple[Any, Actions]]:
-    """The same from ``inspect.getclosurevars`` itself: slower, exact by construction."""
-    closure = inspect.getclosurevars(target)
-    candidates = {**closure.globals, **closure.nonlocals}
-    return [(v, actions) for k, v in candidates.items() if (actions := analysis.actions(k))]
-
-
-def _values(target: FunctionType, analysis: NonlocalsAnalysis, plan: ReadPlan) -> list[Any]:
-    """Upstream's values for ``target``: each candidate's own value and attribute chains."""
-    if _MIRROR_GETCLOSUREVARS and not plan.overlap and type(target.__globals__) is dict:
-        pairs = _candidates(target, plan)
-    else:
-        pairs = _candidates_stdlib(target, analysis)
-    values: list[Any] = []
-    for value, actions in pairs:
-        for parts in actions:
-            vv = value
-            for part in parts:
-                if vv is None:
-                    break
-                try:
-                    vv = getattr(vv, part)
-                except AttributeError:
-                    break
-            else:
-                values.append(vv)
-    return values
-
-
-class FixedGetFunctionNonlocals:
-    """Drop-in for ``get_function_nonlocals`` that keeps no reference to its input.
-
-    ``cache_info()`` / ``cache_clear()`` describe the per-code-object analysis
-    cache; ``__wrapped__`` is upstream's uncached function.
-    """
-
-    def __init__(
-        self,
-        original: Any,
-        visitor: type[ast.NodeVisitor],
-        *,
-        closure_of_wrapped: bool = True,
-    ) -> None:
-        self.__langgraph_fixed__ = original  # what it replaced (see fixes._base.MARK)
-        self.__wrapped__: Callable[[Any], list[Any]] = original.__wrapped__
-        self._visitor = visitor
-        self._closure_of_wrapped = closure_of_wrapped
-        self._analyses: WeakKeyCache[CodeType, NonlocalsAnalysis | None] = WeakKeyCache(
-            ANALYSIS_CACHE_SIZE
-        )
-        self.__name__ = "get_function_nonlocals"
-        self.__qualname__ = "get_function_nonlocals"
-        self.__module__ = original.__module__
-        self.__doc__ = original.__doc__
-
-    def _analyse_source(self, source: FunctionType) -> NonlocalsAnalysis | None:
-        try:
-            text = inspect.getsource(source)
-            tree = ast.parse(textwrap.dedent(text))
-            visitor: Any = self._visitor()
-            visitor.visit(tree)
-        except _UPSTREAM_ERRORS:
-            return None
-        return NonlocalsAnalysis(tuple(visitor.nonlocals))
-
-    def _analysis(self, source: FunctionType) -> NonlocalsAnalysis | None:
-        return self._analyses.get_or_compute(source.__code__, self._analyse_source, source)
-
-    def __call__(self, func: Callable[..., Any]) -> list[Any]:
+    def get_function_nonlocals(func: Callable[..., Any]) -> list[Any]:
+        # The hot path of compile(): a function or bound method of an analysed,
+        # undecorated def, whose source and closure are of the same function.
         kind = type(func)
-        if (kind is FunctionType or kind is MethodType) and not hasattr(func, "__wrapped__"):
-            # The common case (node functions, closures, bound methods): the
-            # source read and the closure read are of the same function.
-            source: Any = func if kind is FunctionType else func.__func__  # type: ignore[attr-defined]
-            if type(source) is FunctionType:
-                analysis = self._analyses.get_or_compute(
-                    source.__code__, self._analyse_source, source
-                )
-                if analysis is None:
-                    return []
-                plan = analysis.own_plan
-                if plan is None:
-                    plan = analysis.own_plan = analysis.plan(source.__code__)
-                try:
-                    return _values(source, analysis, plan)
-                except _UPSTREAM_ERRORS:
-                    return []
-        return self._call_general(func)
+        if kind is FunctionType:
+            source: Any = func
+        elif kind is MethodType:
+            source = func.__func__  # type: ignore[attr-defined]
+            if type(source) is not FunctionType:
+                return values(func)
+        else:
+            return values(func)
+        if "__wrapped__" in source.__dict__:  # decorated: its source is another function's
+            return values(func)
+        analysis = hit(source.__code__, None)
+        if analysis is not None:
+            try:
+                found = analysis.read(source)
+            except _UPSTREAM_ERRORS:
+                return []
+            if found is not None:
+                return found
+        return values(func)
 
-    def _call_general(self, func: Any) -> list[Any]:
-        """Decorated functions, and everything that is not a function or method."""
-        try:
-            source = _source_function(func)
-        except Exception:
-            source = None
-        if source is None:
-            # Not a plain function or method (a partial, a builtin, a callable
-            # instance, a class, a wrapper loop): upstream's own code decides,
-            # and these inputs are cheap for it and leave nothing behind.
-            return self.__wrapped__(func)
-        analysis = self._analysis(source)
-        if analysis is None:
-            return []
-        try:
-            target: Any = func
-            if self._closure_of_wrapped and hasattr(func, "__wrapped__"):
-                wrapped = func.__wrapped__
-                if callable(wrapped):
-                    target = wrapped
-            if isinstance(target, MethodType):
-                target = target.__func__
-            if not isinstance(target, FunctionType):
-                return []  # inspect.getclosurevars raises TypeError: upstream returns []
-            return _values(target, analysis, analysis.plan(target.__code__))
-        except _UPSTREAM_ERRORS:
-            return []
+    return dress(get_function_nonlocals, original, analyser)
 
-    def cache_info(self) -> CacheInfo:
-        """Statistics of the per-code-object analysis cache."""
-        return self._analyses.cache_info()
 
-    def cache_clear(self) -> None:
-        self._analyses.cache_clear()
-
-    def cache_parameters(self) -> dict[str, Any]:
-        return {"maxsize": self._analyses.maxsize, "typed": False, "weak_keys": True}
-
-    def __repr__(self) -> str:
-        return "<langgraph_fixed get_function_nonlocals (weak per-code-object cache)>"
+def is_replacement(obj: Any) -> bool:
+    """Whether ``obj`` is a function made by :func:`fixed_get_function_nonlocals`."""
+    return isinstance(state_of(obj), NonlocalsAnalyser)
 
 
 class NonlocalsCacheFix(Fix[tuple[type[ast.NodeVisitor], bool]]):
@@ -318,6 +386,8 @@ class NonlocalsCacheFix(Fix[tuple[type[ast.NodeVisitor], bool]]):
 
     def build(
         self, original: Any, recognised: tuple[type[ast.NodeVisitor], bool]
-    ) -> FixedGetFunctionNonlocals:
+    ) -> Callable[[Any], list[Any]]:
         visitor, closure_of_wrapped = recognised
-        return FixedGetFunctionNonlocals(original, visitor, closure_of_wrapped=closure_of_wrapped)
+        return fixed_get_function_nonlocals(
+            original, visitor, closure_of_wrapped=closure_of_wrapped
+        )

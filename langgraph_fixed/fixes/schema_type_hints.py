@@ -21,10 +21,11 @@ The fix
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from langgraph_fixed.fixes._base import Fix, Versions
-from langgraph_fixed.fixes._memo import ClassStoredCache
+from langgraph_fixed.fixes._memo import class_stored_cache
 
 #: Fingerprint of the uncached body (``return get_type_hints(schema,
 #: include_extras=True)``): the same in langchain 1.2.16 - 1.5.2.
@@ -44,5 +45,5 @@ class SchemaTypeHintsCacheFix(Fix[None]):
     fingerprints = KNOWN_FINGERPRINTS
     callers = ("_resolve_schemas",)
 
-    def build(self, original: Any, recognised: None) -> ClassStoredCache:
-        return ClassStoredCache(original, MEMO_ATTRIBUTE)
+    def build(self, original: Any, recognised: None) -> Callable[..., Any]:
+        return class_stored_cache(original, MEMO_ATTRIBUTE)
