@@ -30,9 +30,7 @@ def _scenarios() -> tuple[Scenario, ...]:
 
 
 def _cell(result: int | str | None, requests: int) -> str:
-    if isinstance(result, int):
-        return f"{result} of {requests}"
-    return str(result) if len(str(result)) < 40 else str(result)[:37] + "..."
+    return f"{result} of {requests}" if isinstance(result, int) else "could not run"
 
 
 class _Progress:
@@ -116,7 +114,9 @@ def doctor(
         progress.show(f"  starting the two sides of {len(planned)} scenarios...")
         runs = dict(planned)
         done = 0
-        for _kind, value in live_check.run(planned, apply=apply):
+        # an explicit --requests is run in full; otherwise a scenario whose plain side
+        # keeps nothing of its first runs stops there (live_check.PROBE)
+        for _kind, value in live_check.run(planned, apply=apply, probe=requests is None):
             if isinstance(value, live_check.Outcome):
                 progress.clear()
                 outcomes.append(value)
@@ -126,9 +126,12 @@ def doctor(
                     ", ".join(_active_fixes(fixes_of[value.name], report)) if shown_leak else ""
                 )
                 proves = proves or "-"
+                reasons = [r for r in (value.without_fix, value.with_fix) if isinstance(r, str)]
+                if reasons:  # the reason where the fixes would be named
+                    proves = reasons[0].removeprefix("could not run: ")[:72]
                 say(
-                    f"  {value.name:<28} {_cell(value.without_fix, value.requests):>18} "
-                    f"{_cell(value.with_fix, value.requests):>16}  {proves}"
+                    f"  {value.name:<28} {_cell(value.without_fix, value.without_runs):>18} "
+                    f"{_cell(value.with_fix, value.with_runs):>16}  {proves}"
                 )
             else:
                 name, fixed, count = value
@@ -161,7 +164,7 @@ def doctor(
     elif live:
         say(
             f"\nOK: no payload survives with the fix on this install "
-            f"({len(ran)} scenarios, {seconds:.1f} s)."
+            f"({len(ran)} scenario{'s' if len(ran) != 1 else ''}, {seconds:.1f} s)."
         )
     else:
         say("\nOK: no needed fix is left inactive (live check skipped).")
@@ -176,7 +179,8 @@ def doctor(
                     "name": o.name,
                     "description": fixes_of[o.name].description,
                     "fixes": list(fixes_of[o.name].fixes),
-                    "requests": o.requests,
+                    "requests": o.without_runs,
+                    "requests_with_fix": o.with_runs,
                     "without_fix": o.without_fix,
                     "with_fix": o.with_fix,
                 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -66,8 +67,6 @@ def test_doctor_rejects_unknown_scenarios(capsys: pytest.CaptureFixture[str]) ->
 
 
 def test_doctor_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    import json
-
     target = tmp_path / "out" / "doctor.json"
     code = cli.main(
         [
@@ -90,6 +89,7 @@ def test_doctor_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
             "description": "chain.get_graph() on a chain with a closure lambda",
             "fixes": ["get_function_nonlocals"],
             "requests": 3,
+            "requests_with_fix": 3,
             "without_fix": 3,
             "with_fix": 0,
         }
@@ -241,3 +241,70 @@ def test_doctor_runs_each_scenario_past_its_cache_bound() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     row = next(line for line in result.stdout.splitlines() if "runnable_lambda_node" in line)
     assert row.split()[1:] == ["256", "of", "257", "0", "of", "257", "get_function_nonlocals"]
+
+
+def test_doctor_stops_where_the_plain_side_keeps_nothing_and_goes_past_the_bound_elsewhere() -> (
+    None
+):
+    """A scenario the plain side keeps nothing of after PROBE runs stops there on both
+    sides (more runs cannot change 0); one that leaks runs past the bound on both."""
+    from langgraph_fixed.diagnostics.live import PROBE
+
+    result = run(
+        sys.executable,
+        "-m",
+        "langgraph_fixed",
+        "doctor",
+        "--scenario",
+        "runnable_lambda_node",
+        "--scenario",
+        "function_node",
+        "--scenario",
+        "pydantic_state_graph",
+        "--json",
+        "-",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    rows = {row["name"]: row for row in json.loads(result.stdout)["scenarios"]}
+    leaking = rows["runnable_lambda_node"]  # leaks on every version set
+    assert (leaking["without_fix"], leaking["with_fix"]) == (256, 0)
+    assert leaking["requests"] == leaking["requests_with_fix"] == 257
+    for row in rows.values():
+        if row["without_fix"] == 0:
+            assert row["requests"] == row["requests_with_fix"] == PROBE, row
+        else:
+            assert row["requests"] == row["requests_with_fix"] > PROBE, row  # went on
+
+
+def test_each_side_probes_then_goes_on_only_where_the_plain_side_kept_something(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The two sides' protocol, in process, with made-up scenarios: one that keeps
+    every payload (as an unbounded cache would) and one that keeps none."""
+    from langgraph_fixed.diagnostics import live, scenarios
+
+    kept: list[object] = []
+    made_up = (
+        scenarios.Scenario("keeps_all", "keeps every payload", kept.append, ()),
+        scenarios.Scenario("keeps_none", "keeps nothing", lambda payload: None, ()),
+    )
+    monkeypatch.setattr(scenarios, "SCENARIOS", made_up)
+    planned = [("keeps_all", 60), ("keeps_none", 60)]
+
+    def side(fixed: bool, verdicts: list[int]) -> dict[str, tuple[int, int]]:
+        sent: list[tuple[str, bool, str | None, object]] = []
+        queue = type("Queue", (), {"put": staticmethod(sent.append)})()
+        live._side(queue, fixed, False, planned, verdicts, True)
+        return {name: value for kind, _, name, value in sent if kind == "done"}  # type: ignore[misc]
+
+    verdicts = [0, 0]
+    assert side(False, verdicts) == {"keeps_all": (60, 60), "keeps_none": (0, live.PROBE)}
+    assert verdicts == [live._GO_ON, live._STOP]
+    kept.clear()
+    # the fixed side follows the plain side's word: on where it saw a leak, even if
+    # the fixed side itself keeps nothing, and on where the fixed side keeps something
+    assert side(True, [live._GO_ON, live._STOP]) == {
+        "keeps_all": (60, 60),
+        "keeps_none": (0, live.PROBE),
+    }
+    assert side(True, [live._STOP, live._GO_ON])["keeps_none"] == (0, 60)

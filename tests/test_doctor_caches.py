@@ -156,7 +156,15 @@ def test_full_doctor_json_keeps_its_keys_and_adds_caches(
     assert {"versions", "requests", "scenarios", "fixes", "ok", "caches"} <= set(document)
     assert document["requests"] == 3 and document["live"] is True
     (scenario,) = document["scenarios"]
-    assert set(scenario) == {"name", "description", "fixes", "requests", "without_fix", "with_fix"}
+    assert set(scenario) == {
+        "name",
+        "description",
+        "fixes",
+        "requests",
+        "requests_with_fix",
+        "without_fix",
+        "with_fix",
+    }
     assert (scenario["without_fix"], scenario["with_fix"]) == (3, 0)
     for cache in document["caches"]:
         assert set(cache) == {

@@ -8,6 +8,12 @@ run`` parent does not fix it); the fixed side calls ``apply()``, or, with
 hook under ``langgraph-fixed run``). Each scenario is run as many times as it
 takes to go past the bound of the cache it shows (read from the cache itself:
 257 for a 256-entry cache), and the results come back as each scenario ends.
+
+Going past the bound is only worth it where the plain side shows a leak. Both
+sides first run a scenario ``PROBE`` times: a cache that keeps payloads keeps
+the last ones run, so when none of the first ``PROBE`` is alive on the plain
+side, more runs cannot change its answer (0). The plain side says so through a
+shared flag and both sides stop there; otherwise both go on past the bound.
 """
 
 from __future__ import annotations
@@ -15,8 +21,9 @@ from __future__ import annotations
 import multiprocessing
 import os
 import queue
+import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +33,10 @@ __all__ = ["Outcome", "plan", "run"]
 UNBOUNDED = 50
 #: Runs of a scenario none of whose fixes is needed here (it shows 0 and 0).
 NOTHING_TO_SHOW = 20
+#: Runs after which a scenario stops when the plain side has kept none of them.
+PROBE = 20
+#: What the plain side says of a scenario after its probe (shared with the fixed side).
+_UNKNOWN, _GO_ON, _STOP = 0, 1, 2
 #: How often a side reports how far it is in a scenario.
 PROGRESS_EVERY = 32
 #: The longest a side may go without a word before it counts as stuck.
@@ -34,12 +45,15 @@ SILENCE_SECONDS = 300.0
 
 @dataclass
 class Outcome:
-    """One scenario, both sides: payloads alive (or why it could not run)."""
+    """One scenario, both sides: payloads alive (or why it could not run), and how
+    many times each side ran it."""
 
     name: str
     requests: int
     without_fix: int | str | None = None
     with_fix: int | str | None = None
+    without_runs: int = 0
+    with_runs: int = 0
 
     @property
     def done(self) -> bool:
@@ -71,8 +85,19 @@ def plan(names: Sequence[str], requests: int | None) -> list[tuple[str, int]]:
     return planned
 
 
-def _side(messages: Any, fixed: bool, apply: bool, planned: list[tuple[str, int]]) -> None:
-    """A worker: run every planned scenario on one side, saying how it goes."""
+def _side(
+    messages: Any,
+    fixed: bool,
+    apply: bool,
+    planned: list[tuple[str, int]],
+    verdicts: Any,
+    probe: bool,
+) -> None:
+    """A worker: run every planned scenario on one side, saying how it goes.
+
+    With ``probe``, a scenario stops after ``PROBE`` runs when the plain side kept
+    none of them: the plain side sets ``verdicts[i]``, the fixed side waits for it.
+    """
     warnings.simplefilter("ignore")
     from langgraph_fixed.diagnostics.caches import upstream_caches_cleared
     from langgraph_fixed.diagnostics.scenarios import SCENARIOS, run_requests
@@ -84,31 +109,64 @@ def _side(messages: Any, fixed: bool, apply: bool, planned: list[tuple[str, int]
         import_targets()
         DEFAULT.apply()
     by_name = {s.name: s for s in SCENARIOS}
-    for name, requests in planned:
+    for index, (name, requests) in enumerate(planned):
         messages.put(("progress", fixed, name, 0))
+        first = min(PROBE, requests) if probe else requests
+        runs = 0
         try:
             scenario = by_name[name]
-
-            def said(done: int, name: str = name) -> None:
-                if done % PROGRESS_EVERY == 0:
-                    messages.put(("progress", fixed, name, done))
-
             with upstream_caches_cleared():
-                refs = run_requests(scenario.run, requests, progress=said)
+                said = _reporter(messages, fixed, name, 0)
+                refs = run_requests(scenario.run, first, progress=said)
+                runs = first
+                if first < requests:
+                    kept = any(ref() is not None for ref in refs)
+                    if not fixed:
+                        verdicts[index] = _GO_ON if kept else _STOP
+                    if kept or _plain_verdict(verdicts, index) != _STOP:
+                        refs += run_requests(
+                            scenario.run,
+                            requests - first,
+                            progress=_reporter(messages, fixed, name, first),
+                        )
+                        runs = requests
                 result: int | str = sum(ref() is not None for ref in refs)
         except Exception as exc:  # an install without, say, langgraph-prebuilt
+            if not fixed:
+                verdicts[index] = _GO_ON
+            runs = runs or requests
             result = f"could not run: {type(exc).__name__}: {str(exc)[:120]}"
-        messages.put(("done", fixed, name, result))
+        messages.put(("done", fixed, name, (result, runs)))
     messages.put(("end", fixed, None, None))
 
 
+def _reporter(messages: Any, fixed: bool, name: str, offset: int) -> Callable[[int], None]:
+    """Tells the parent how far a side is, every ``PROGRESS_EVERY`` runs."""
+
+    def said(done: int) -> None:
+        if (offset + done) % PROGRESS_EVERY == 0:
+            messages.put(("progress", fixed, name, offset + done))
+
+    return said
+
+
+def _plain_verdict(verdicts: Any, index: int) -> int:
+    """The plain side's word on scenario ``index`` (``_GO_ON`` if it takes too long)."""
+    deadline = time.monotonic() + SILENCE_SECONDS
+    while verdicts[index] == _UNKNOWN and time.monotonic() < deadline:
+        time.sleep(0.005)
+    return int(verdicts[index]) if verdicts[index] != _UNKNOWN else _GO_ON
+
+
 def run(
-    planned: list[tuple[str, int]], *, apply: bool = True
+    planned: list[tuple[str, int]], *, apply: bool = True, probe: bool = True
 ) -> Iterator[tuple[str, Outcome | tuple[str, bool, int]]]:
     """Run both sides; yields ``("progress", (scenario, fixed, runs done))`` as they go
-    and ``("row", outcome)`` for each scenario once both sides have it, in order."""
+    and ``("row", outcome)`` for each scenario once both sides have it, in order.
+    ``probe=False`` runs every scenario the planned number of times, leak or not."""
     context = multiprocessing.get_context("spawn")
     messages = context.Queue()
+    verdicts = context.Array("b", len(planned), lock=False)
     outcomes = {name: Outcome(name, requests) for name, requests in planned}
     workers = []
     for fixed in (False, True):
@@ -116,7 +174,9 @@ def run(
         if not fixed:
             os.environ["LANGGRAPH_FIXED"] = "0"  # the plain side stays plain under `run`
         try:
-            worker = context.Process(target=_side, args=(messages, fixed, apply, planned))
+            worker = context.Process(
+                target=_side, args=(messages, fixed, apply, planned, verdicts, probe)
+            )
             worker.start()
         finally:
             if saved is None:
@@ -140,9 +200,9 @@ def run(
             else:
                 outcome = outcomes[name]
                 if fixed:
-                    outcome.with_fix = value
+                    outcome.with_fix, outcome.with_runs = value
                 else:
-                    outcome.without_fix = value
+                    outcome.without_fix, outcome.without_runs = value
             while shown < len(order) and outcomes[order[shown]].done:
                 yield "row", outcomes[order[shown]]
                 shown += 1
@@ -154,7 +214,7 @@ def run(
     for name in order[shown:]:
         outcome = outcomes[name]
         if outcome.without_fix is None:
-            outcome.without_fix = "could not run: the worker stopped"
+            outcome.without_fix, outcome.without_runs = "could not run: the worker stopped", 0
         if outcome.with_fix is None:
-            outcome.with_fix = "could not run: the worker stopped"
+            outcome.with_fix, outcome.with_runs = "could not run: the worker stopped", 0
         yield "row", outcome
