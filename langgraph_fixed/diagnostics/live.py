@@ -49,7 +49,6 @@ class Outcome:
     many times each side ran it."""
 
     name: str
-    requests: int
     without_fix: int | str | None = None
     with_fix: int | str | None = None
     without_runs: int = 0
@@ -167,7 +166,7 @@ def run(
     context = multiprocessing.get_context("spawn")
     messages = context.Queue()
     verdicts = context.Array("b", len(planned), lock=False)
-    outcomes = {name: Outcome(name, requests) for name, requests in planned}
+    outcomes = {name: Outcome(name) for name, _ in planned}
     workers = []
     for fixed in (False, True):
         saved = os.environ.get("LANGGRAPH_FIXED")

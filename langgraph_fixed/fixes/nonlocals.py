@@ -66,7 +66,7 @@ _MISSING = object()
 #: What to take from one candidate value: each entry is an attribute path to
 #: follow from it (``()``: the value itself), in upstream's order.
 Actions = tuple[tuple[str, ...], ...]
-#: The commonest actions, shared: the value itself and nothing else.
+#: The commonest actions: the value itself and nothing else.
 _ITSELF: Actions = ((),)
 
 #: Whether the analyses' readers mirror ``inspect.getclosurevars`` (checked
@@ -103,8 +103,7 @@ class NonlocalsAnalysis:
         prefix test, kept as it is).
         """
         itself: Actions = _ITSELF if name in self.names else ()
-        actions = itself + tuple(parts for kk, parts in self.dotted if kk.startswith(name))
-        return _ITSELF if actions == _ITSELF else actions
+        return itself + tuple(parts for kk, parts in self.dotted if kk.startswith(name))
 
     def _reader_for(self, code: CodeType) -> Callable[[FunctionType], list[Any] | None]:
         """Which globals and cells of ``code`` contribute, and a reader for them."""
