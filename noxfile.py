@@ -97,6 +97,7 @@ MATRIX_TESTS = [
     "tests/test_other_caches.py",
     "tests/test_dropin.py",
     "tests/test_truth.py",
+    "tests/test_install.py",
     "-k",
     "not type_checkers",
 ]
@@ -271,6 +272,13 @@ UPSTREAM_TEST_DEPS["lg-0.4.7"] = [
     "langgraph-checkpoint-postgres==2.0.23",
 ]
 
+# langgraph 0.2.69's pins (langgraph-checkpoint 2.0.10) take older checkpointers
+UPSTREAM_TEST_DEPS["lg-0.2.69"] = [
+    *(d for d in UPSTREAM_TEST_DEPS["lg-0.3.15"] if not d.startswith("langgraph-checkpoint-")),
+    "langgraph-checkpoint-sqlite==2.0.3",
+    "langgraph-checkpoint-postgres==2.0.13",
+]
+
 #: distribution -> (its test paths, extra pytest arguments). Postgres and Redis
 #: need Docker: NO_DOCKER=true leaves them out of langgraph >= 0.4's params;
 #: langgraph 0.3 has no NO_DOCKER, so their ids are deselected by name.
@@ -314,8 +322,10 @@ def _unpack_tests(sdist: Path, dest: Path) -> bool:
 
 
 #: The version sets upstream's suites run on: langgraph 0.4.7 is the newest release
-#: with the SchemaCoercionMapper and type-adapter fixes, and its sdist ships tests.
-UPSTREAM_SETS = [*VERSION_SETS, "lg-0.4.7"]
+#: with the SchemaCoercionMapper and type-adapter fixes, and its sdist ships tests;
+#: the 0.2 line's first and last supported releases (their sdists ship no tests/:
+#: UPSTREAM_TESTS_LANGGRAPH_0_2_69 / _0_2_76 name a checkout of the release tag).
+UPSTREAM_SETS = [*VERSION_SETS, "lg-0.4.7", "lg-0.2.69", "lg-0.2.76"]
 
 
 @nox.session(python=DEFAULT_PYTHON)
@@ -456,6 +466,10 @@ PATCH_SETS: dict[str, list[str]] = {
     # core 1.6.7-1.8.4, langgraph 1.2.23-1.2.24, langchain 1.3.11-1.5.2 (pinned by the set)
     "newest": [],
     "lg-0.3.15": [],  # core 0.3.41-0.3.49, langgraph 0.3.9-0.3.15
+    # langgraph 0.2 has no cache of its own: the core series alone (0.3.19-0.3.31,
+    # 0.3.41-0.3.49) must free what its nodes leak
+    "lg-0.2.69": [],
+    "lg-0.2.76": [],
     "lg-0.3.34": [],  # core 0.3.53-0.3.86, langgraph 0.3.32-0.4.0
     # core 1.2.6-1.4.3, langgraph 0.6.0-1.2.22, langsmith 0.11.0-0.14.9 (the root layout)
     "lg-1.1.10": ["langsmith==0.14.9"],

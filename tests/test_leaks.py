@@ -23,8 +23,9 @@ LANGGRAPH = Version(importlib.metadata.version("langgraph"))
 # nodes; RunnableLambda.deps, config_specs and get_graph() still do everywhere.
 LANGGRAPH_USES_CORE_CACHE = LANGGRAPH < Version("0.3.16")
 # langgraph 0.3.9 - 0.4.7 pinned every pydantic state schema (SchemaCoercionMapper)
-# and, from 0.3.28, every field type it adapts, without bound.
-PINS_PYDANTIC_STATES = LANGGRAPH < Version("0.4.8")
+# and, from 0.3.28, every field type it adapts, without bound. Before 0.3.9 only
+# the node function that closes over the per-request class is kept (bounded).
+PINS_PYDANTIC_STATES = Version("0.3.9") <= LANGGRAPH < Version("0.4.8")
 UNBOUNDED = "unbounded"
 LEAKS_UPSTREAM: dict[str, bool | str] = {
     "runnable_lambda_node": True,
@@ -34,7 +35,7 @@ LEAKS_UPSTREAM: dict[str, bool | str] = {
     "get_graph_closure_lambda": True,
     "subgraph_in_lambda": True,
     "react_agent": LANGGRAPH_USES_CORE_CACHE,
-    "pydantic_state_per_request": UNBOUNDED if PINS_PYDANTIC_STATES else False,
+    "pydantic_state_per_request": UNBOUNDED if PINS_PYDANTIC_STATES else LANGGRAPH_USES_CORE_CACHE,
 }
 
 

@@ -83,6 +83,14 @@ KNOWN_SAFE: dict[str, str] = {
         "Signatures of @traceable functions (langsmith 0.3 - 0.10); a signature holds its "
         "defaults and annotations"
     ),
+    "langsmith.run_helpers:_attachment_args": (
+        "Signatures of @traceable functions (langsmith 0.1 - 0.2), as its later "
+        "_cached_attachment_args: up to 1,000, a signature holds its defaults and annotations"
+    ),
+    "langsmith._testing:_param_dict": (
+        "LangSmith's pytest integration only: test identifiers and parameter names "
+        "(strings) to counters"
+    ),
     "langsmith.utils:get_env_var": "keyed on environment variable names and namespaces",
     "langsmith.run_helpers:_attachment_args_cache": (
         "a WeakKeyDictionary keyed on @traceable functions; the value is their Signature, "
