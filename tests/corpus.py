@@ -239,6 +239,14 @@ def _wrapper_loop() -> Any:
     return a
 
 
+def _wrapped_is_none() -> Any:
+    def node(x: int) -> Any:
+        return SUB.invoke(x)
+
+    node.__wrapped__ = None  # type: ignore[attr-defined]
+    return node
+
+
 def _without_source() -> Any:
     namespace: dict[str, Any] = {"SUB": SUB}
     exec("def no_source(x):\n    return SUB.invoke(x)\n", namespace)
@@ -290,6 +298,7 @@ CORPUS: dict[str, Any] = {
     "method descriptor": str.upper,
     "type": int,
     "wrapper loop": _wrapper_loop(),
+    "__wrapped__ set to None": _wrapped_is_none(),
     "function without source": _without_source(),
     "RunnableLambda instance": RunnableLambda(reads_globals),
     "None": None,

@@ -331,6 +331,7 @@ def fixed_get_function_nonlocals(
     function."""
     analyser = NonlocalsAnalyser(original.__wrapped__, visitor, closure_of_wrapped)
     hit = analyser.analyses.hit
+    missing = _MISSING
     values = analyser.values
 
     def get_function_nonlocals(func: Callable[..., Any]) -> list[Any]:
@@ -345,7 +346,10 @@ def fixed_get_function_nonlocals(
                 return values(func)
         else:
             return values(func)
-        if "__wrapped__" in source.__dict__:  # decorated: its source is another function's
+        # Decorated: its source is another function's. A function's only
+        # `__wrapped__` is in its own __dict__, and getattr with a default
+        # neither raises nor creates that dict (`in source.__dict__` does).
+        if getattr(source, "__wrapped__", missing) is not missing:
             return values(func)
         analysis = hit(source.__code__, None)
         if analysis is not None:
