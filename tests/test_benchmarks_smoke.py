@@ -96,6 +96,26 @@ def test_bench_compile_tiny(tmp_path: Path) -> None:
     assert startup["differences_ms"]["apply() (in process)"] > 0
 
 
+def test_bench_attribution_tiny() -> None:
+    command = [sys.executable, str(ROOT / "benchmarks" / "bench_attribution.py")]
+    command += ["--rounds", "1", "--batch", "1", "--nodes", "3"]
+    result = subprocess.run(
+        command, cwd=ROOT, env=environment(), capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    rows = {line.split("  ")[0] for line in result.stdout.splitlines()[2:]}
+    assert rows == {
+        "upstream",
+        "upstream again",
+        "fix",
+        "nonlocals fix only",
+        "every fix but nonlocals",
+        "Python wrapper of upstream",
+        "copy of upstream's answer",
+    }, result.stdout
+    assert "3-node graph of shared functions" in result.stdout
+
+
 def test_bench_soak_tiny(tmp_path: Path) -> None:
     missing = [name for name in SOAK_NEEDS if importlib.util.find_spec(name) is None]
     if missing:
