@@ -365,7 +365,7 @@ def model_factory_fixes() -> tuple[ModelFactoryCacheFix, ...]:
     """The fixes for every place these factories live, by version."""
     core = "langchain_core.utils.pydantic"
     core_req = Versions("langchain-core", since="0.3.0")
-    core_tested = Versions("langchain-core", since="0.3.23", through="1.8.3")
+    core_tested = Versions("langchain-core", since="0.3.22", through="1.8.3")
     # langgraph 0.4.1 - 0.5.x kept the same functions in langgraph.utils.pydantic
     lg_old = "langgraph.utils.pydantic"
     lg_old_req = Versions("langgraph", since="0.4.1", before="0.6.0")

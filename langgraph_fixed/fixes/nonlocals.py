@@ -375,7 +375,7 @@ class NonlocalsCacheFix(Fix[tuple[type[ast.NodeVisitor], bool]]):
     module = "langchain_core.runnables.utils"
     attribute = "get_function_nonlocals"
     applies_to = Versions("langchain-core", since="0.3.19")
-    tested = Versions("langchain-core", since="0.3.23", through="1.8.3")
+    tested = Versions("langchain-core", since="0.3.22", through="1.8.3")
     lru = True
     fingerprints = KNOWN_FINGERPRINTS
 
