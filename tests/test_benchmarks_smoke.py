@@ -110,6 +110,7 @@ def test_bench_attribution_tiny() -> None:
         "fix",
         "nonlocals fix only",
         "every fix but nonlocals",
+        "nonlocals fix called twice",
         "Python wrapper of upstream",
         "copy of upstream's answer",
     }, result.stdout
