@@ -16,8 +16,7 @@ nonlocals fix only
 every fix but nonlocals
     inside ``patched()``, with upstream's ``get_function_nonlocals`` swapped back
 nonlocals fix called twice
-    the replacement alone, called twice per call: the second call's cost, with
-    what it touches already in the CPU caches
+    the replacement alone, called twice per call: what a second call costs
 Python wrapper of upstream
     a Python function that returns upstream's (lru-cached) answer: the least
     any replacement written in Python costs
@@ -43,7 +42,6 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_compile as bc
-from langchain_core.runnables import base as lc_base
 from langchain_core.runnables import utils as lc_utils
 
 import langgraph_fixed
@@ -98,7 +96,7 @@ def every_fix_but_nonlocals() -> Iterator[None]:
     # module globals that hold it (bench_compile's note)
     upstream = lc_utils.get_function_nonlocals
     with langgraph_fixed.patched():
-        replacement = vars(lc_base)["get_function_nonlocals"]
+        replacement = bc._bound_for_deps()
         bc._swap(replacement, upstream)
         try:
             yield
@@ -115,7 +113,7 @@ def upstream_mode() -> Iterator[None]:
 VARIANTS: dict[str, Callable[[], Any]] = {
     "upstream": upstream_mode,
     "upstream again": upstream_mode,
-    "fix": lambda: langgraph_fixed.patched(),
+    "fix": langgraph_fixed.patched,
     "nonlocals fix only": lambda: swapped(_nonlocals_fix),
     "every fix but nonlocals": every_fix_but_nonlocals,
     "nonlocals fix called twice": lambda: swapped(_twice),
