@@ -19,10 +19,11 @@ itself, this time without any size bound. Cache what you derive from the key
 from __future__ import annotations
 
 import functools
+import itertools
 import threading
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Generic, TypeVar, cast
 
 __all__ = [
@@ -61,7 +62,9 @@ class WeakKeyCache(Generic[K, V]):
     - with ``maxsize`` set, the least recently used entry is evicted once the
       cache is full (``None`` means unbounded, bounded only by live keys);
     - values are held strongly and must not reference their key (see the
-      module docstring).
+      module docstring);
+    - an unbounded cache can be read with no lock and no Python frame, by
+      ``id(key)`` (:meth:`identity_index`), for a caller's own hot path.
 
     Keys that cannot be weakly referenced (``int``, ``str``, ``tuple``, ...)
     are never stored: :meth:`get_or_compute` computes the value each time and
@@ -73,12 +76,20 @@ class WeakKeyCache(Generic[K, V]):
             maxsize = 0
         self._maxsize = maxsize
         self._entries: OrderedDict[int, tuple[_KeyRef, V]] = OrderedDict()
+        # The value of every live key by id(key), for reads that take no lock
+        # (see identity_index). A key's entry leaves it in the key's weak
+        # reference callback, which CPython runs while the dying key still
+        # holds its memory, so an id found here is always its live key's id.
+        self._index: dict[int, V] = {}
         self._lock = threading.Lock()
         # Weak-reference callbacks may run in any thread, at any allocation,
         # including while this thread holds the lock; they only queue here and
         # the queue is drained under the lock by the next operation.
         self._dead: list[_KeyRef] = []
-        self._hits = 0
+        # hits are counted by a C counter, cheap enough for a caller's hot
+        # path and exact across threads; cache_clear() moves the zero
+        self._hit_count = itertools.count()
+        self._hits_before_clear = 0
         self._misses = 0
 
     @property
@@ -86,6 +97,7 @@ class WeakKeyCache(Generic[K, V]):
         return self._maxsize
 
     def _on_key_dead(self, ref: _KeyRef) -> None:
+        self._index.pop(ref.key_id, None)
         self._dead.append(ref)
 
     def _drain(self) -> None:
@@ -104,7 +116,7 @@ class WeakKeyCache(Generic[K, V]):
                 self._drain()
             entry = self._entries.get(key_id)
             if entry is not None and entry[0]() is key:
-                self._hits += 1
+                next(self._hit_count)
                 if self._maxsize is not None:
                     self._entries.move_to_end(key_id)
                 return entry[1]
@@ -129,9 +141,11 @@ class WeakKeyCache(Generic[K, V]):
             self._drain()
             self._entries[ref.key_id] = (ref, value)
             self._entries.move_to_end(ref.key_id)
+            self._index[ref.key_id] = value
             if self._maxsize is not None:
                 while len(self._entries) > self._maxsize:
-                    self._entries.popitem(last=False)
+                    evicted, _ = self._entries.popitem(last=False)
+                    self._index.pop(evicted, None)
         return True
 
     def hit(self, key: K, default: D) -> V | D:
@@ -140,19 +154,35 @@ class WeakKeyCache(Generic[K, V]):
         the miss itself (through :meth:`get_or_compute`, which counts it).
 
         An unbounded cache has no recency to update, so a hit takes no lock (a
-        single dict read); as in functools' own unbounded cache, the hit count
-        may miss an increment when threads race.
+        single dict read).
         """
-        entry = self._entries.get(id(key))
-        if entry is None or entry[0]() is not key:
-            return default
-        if self._maxsize is not None:
-            with self._lock:
-                if self._entries.get(id(key)) is not entry:
-                    return default  # evicted meanwhile
-                self._entries.move_to_end(id(key))
-        self._hits += 1
+        if self._maxsize is None:
+            value = self._index.get(id(key), _NOT_FOUND)
+            if value is _NOT_FOUND:
+                return default
+            next(self._hit_count)
+            return cast("V", value)
+        with self._lock:
+            entry = self._entries.get(id(key))
+            if entry is None or entry[0]() is not key:
+                return default
+            self._entries.move_to_end(id(key))
+        next(self._hit_count)
         return entry[1]
+
+    def identity_index(self) -> tuple[Mapping[int, V], Iterator[int]]:
+        """For a caller's own hot path: the live entries by ``id(key)``, and the
+        hit counter (``next(counter)`` counts one hit).
+
+        Reading ``index[id(key)]`` and calling ``next(counter)`` run no Python
+        frame and take no lock: an unbounded cache only (a bounded one has a
+        recency to update on every hit). The mapping is the cache's own, to
+        read and never to change; the key must be alive while its id is looked
+        up, as it is when the caller holds it.
+        """
+        if self._maxsize is not None:
+            raise ValueError("identity_index() is for unbounded caches only")
+        return self._index, self._hit_count
 
     def get_or_compute(self, key: K, compute: Callable[..., V], *args: Any) -> V:
         """The cached value for ``key``, computing ``compute(*args)`` on a miss.
@@ -183,15 +213,23 @@ class WeakKeyCache(Generic[K, V]):
         """Hits, misses, maxsize and the number of live entries."""
         with self._lock:
             self._drain()
-            return CacheInfo(self._hits, self._misses, self._maxsize, len(self._entries))
+            hits = _advanced(self._hit_count) - self._hits_before_clear
+            return CacheInfo(hits, self._misses, self._maxsize, len(self._entries))
 
     def cache_clear(self) -> None:
         """Drop every entry and reset the statistics."""
         with self._lock:
             self._entries.clear()
+            self._index.clear()
             self._dead.clear()
-            self._hits = 0
+            self._hits_before_clear = _advanced(self._hit_count)
             self._misses = 0
+
+
+def _advanced(counter: itertools.count[int]) -> int:
+    """How often ``counter`` (started at 0, step 1) was advanced, without advancing
+    it: its ``repr`` is ``count(n)``."""
+    return int(repr(counter)[len("count(") : -1])
 
 
 class WeakKeyCachedFunction(Generic[R]):

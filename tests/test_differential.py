@@ -79,6 +79,37 @@ def test_values_are_read_afresh(fixed_nonlocals: Any) -> None:
         corpus.SUB = old
 
 
+class _BorrowsACode:
+    """A callable that is not a function but says it has an analysed def's code."""
+
+    __code__ = CORPUS["global reads"].__code__
+
+    def __call__(self, x: int) -> Any:
+        return x
+
+
+class _AttributeLookupFails:
+    def __getattr__(self, name: str) -> Any:
+        raise RuntimeError(name)
+
+    def __call__(self, x: int) -> Any:
+        return x
+
+
+def test_the_hot_path_leaves_what_it_cannot_read(fixed_nonlocals: Any) -> None:
+    """Inputs that reach the hot path's lookup but not its answer: each gets upstream's."""
+    from tests.corpus import make_closure, reads_globals
+
+    fixed_nonlocals(reads_globals)
+    plain = make_closure(SUB, types.SimpleNamespace(data=1))
+    assert_same(fixed_nonlocals, plain)  # the def is analysed now
+    decorated_later = make_closure(SUB, types.SimpleNamespace(data=2))
+    decorated_later.__wrapped__ = reads_globals  # type: ignore[attr-defined]
+    for func in (decorated_later, _BorrowsACode(), _AttributeLookupFails()):
+        assert_same(fixed_nonlocals, func)
+        assert_same(fixed_nonlocals, func)
+
+
 def test_new_closures_of_one_def_hit_the_cache(fixed_nonlocals: Any) -> None:
     from tests.corpus import make_closure
 

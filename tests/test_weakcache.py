@@ -103,6 +103,38 @@ def test_hit_counts_hits_only_and_keeps_recency_when_bounded() -> None:
     assert unbounded.cache_info() == CacheInfo(hits=3, misses=1, maxsize=None, currsize=2)
 
 
+def test_the_identity_index_follows_the_cache() -> None:
+    """What a caller's hot path reads: live keys only, with no other call in between."""
+    cache: WeakKeyCache[Key, str] = WeakKeyCache()
+    index, hits = cache.identity_index()
+    a, b = Key("a"), Key("b")
+    cache.put(a, "A")
+    cache.put(b, "B")
+    assert dict(index) == {id(a): "A", id(b): "B"}
+    next(hits)
+    next(hits)
+    assert cache.cache_info() == CacheInfo(hits=2, misses=0, maxsize=None, currsize=2)
+    b_id = id(b)
+    del b  # gone from the index at once: no cache operation runs in between
+    assert b_id not in index and dict(index) == {id(a): "A"}
+    cache.cache_clear()
+    assert dict(index) == {} and cache.cache_info() == CacheInfo(0, 0, None, 0)
+    next(hits)  # the counter survives cache_clear() and counts from its new zero
+    assert cache.cache_info().hits == 1
+    bounded: WeakKeyCache[Key, str] = WeakKeyCache(maxsize=2)
+    with pytest.raises(ValueError, match="unbounded"):
+        bounded.identity_index()
+
+
+def test_the_identity_index_drops_what_the_bound_evicts() -> None:
+    cache: WeakKeyCache[Key, int] = WeakKeyCache(maxsize=1)
+    a, b = Key(), Key()
+    cache.put(a, 1)
+    cache.put(b, 2)  # evicts a
+    assert cache.hit(a, None) is None and cache.hit(b, None) == 2
+    assert cache._index == {id(b): 2}
+
+
 def test_maxsize_zero_stores_nothing() -> None:
     cache: WeakKeyCache[Key, int] = WeakKeyCache(maxsize=0)
     key = Key()

@@ -89,9 +89,9 @@ class NonlocalsAnalysis:
         self.names = frozenset(order)
         #: (chain, attribute parts after the first) for each dotted name, in order
         self.dotted = tuple((kk, tuple(kk.split(".")[1:])) for kk in order if "." in kk)
-        #: ``read(function of code) -> values``, or ``None`` when only the exact
-        #: path can tell (see :func:`_reader`)
-        self.read: Callable[[FunctionType], list[Any] | None] = _no_reader
+        #: ``read(func) -> values`` for a function or method of this code, or
+        #: ``None`` when the general or exact path must tell (see :func:`_reader`)
+        self.read: Callable[[Any], list[Any] | None] = _no_reader
         if _MIRROR_GETCLOSUREVARS:
             self.read = self._reader_for(code)
 
@@ -105,7 +105,7 @@ class NonlocalsAnalysis:
         itself: Actions = _ITSELF if name in self.names else ()
         return itself + tuple(parts for kk, parts in self.dotted if kk.startswith(name))
 
-    def _reader_for(self, code: CodeType) -> Callable[[FunctionType], list[Any] | None]:
+    def _reader_for(self, code: CodeType) -> Callable[[Any], list[Any] | None]:
         """Which globals and cells of ``code`` contribute, and a reader for them."""
         globals_ = tuple(
             (n, actions)
@@ -122,7 +122,7 @@ class NonlocalsAnalysis:
         return _reader(globals_, freevars, len(code.co_freevars))
 
 
-def _no_reader(target: FunctionType) -> None:
+def _no_reader(target: Any) -> None:
     """The reader of an analysis only the exact path can read."""
     return None
 
@@ -131,27 +131,40 @@ def _reader(
     globals: tuple[tuple[str, Actions], ...],
     freevars: tuple[tuple[int, Actions], ...],
     cells: int,
-) -> Callable[[FunctionType], list[Any] | None]:
+) -> Callable[[Any], list[Any] | None]:
     """A function reading, for one code object, what upstream's function returns.
 
-    The contributing entries of upstream's ``{**globals, **nonlocals}`` in its
-    order (leaving out what contributes nothing keeps the order of the rest),
-    each followed along its actions; every cell is read, as
-    ``inspect.getclosurevars`` does, so an empty one raises ``ValueError`` just
-    the same. Globals that are not a plain ``dict`` (whose lookups can run user
-    code) answer ``None``: the exact path. Written out and compiled once per
-    analysed ``def`` (a loop over the plan costs three times as much per call);
-    for ``def node(state): return len(p.data)`` it reads::
+    It takes what the replacement was called with and answers ``None`` (the
+    general path decides) unless that is an undecorated function of the code,
+    or a method of one. It reads the contributing entries of upstream's
+    ``{**globals, **nonlocals}`` in its order (leaving out what contributes
+    nothing keeps the order of the rest), each followed along its actions;
+    every cell is read, as ``inspect.getclosurevars`` does, so an empty one
+    raises ``ValueError`` just the same. Globals that are not a plain ``dict``
+    (whose lookups can run user code) answer ``None`` too. A ``KeyError`` means
+    a global went between two reads of it (another thread, free-threaded
+    builds only): the caller takes the exact path.
+
+    Written out and compiled once per analysed ``def``, because in a build
+    each bytecode on this path costs about as much as a whole ``lru_cache``
+    hit; for ``def node(state): return len(p.data)`` it reads::
 
         def read(target):
+            if type(target) is not FUNCTION:
+                if type(target) is not METHOD:
+                    return None
+                target = target.__func__
+                if type(target) is not FUNCTION:
+                    return None
+            if getattr(target, '__wrapped__', MISSING) is not MISSING:
+                return None
             namespace = target.__globals__
             if type(namespace) is not dict:
                 return None
             closure = target.__closure__
             values = []
-            value = namespace.get('len', MISSING)
-            if value is not MISSING:
-                values.append(value)
+            if 'len' in namespace:
+                values.append(namespace['len'])
             value = closure[0].cell_contents
             if value is not None:
                 try:
@@ -162,12 +175,23 @@ def _reader(
                     values.append(found)
             return values
 
-    Names and attributes are identifiers read from the source by upstream's
-    visitor, written as string literals (``repr``) or, checked to be
-    identifiers, as attribute reads; nothing else comes from outside.
+    A decorated function's source is another function's, hence the
+    ``__wrapped__`` test; a function's only ``__wrapped__`` is in its own
+    ``__dict__``, and ``getattr`` with a default neither raises nor creates
+    that dict. Names and attributes are identifiers read from the source by
+    upstream's visitor, written as string literals (``repr``) or, checked to
+    be identifiers, as attribute reads; nothing else comes from outside.
     """
     lines = [
         "def read(target):",
+        "    if type(target) is not FUNCTION:",
+        "        if type(target) is not METHOD:",
+        "            return None",
+        "        target = target.__func__",
+        "        if type(target) is not FUNCTION:",
+        "            return None",
+        "    if getattr(target, '__wrapped__', MISSING) is not MISSING:",
+        "        return None",
         "    namespace = target.__globals__",
         "    if type(namespace) is not dict:",
         "        return None",
@@ -179,11 +203,12 @@ def _reader(
     lines.append("    values = []")
     actions_table: list[Actions] = []
 
-    def take(actions: Actions, indent: str) -> list[str]:
+    def take(actions: Actions, read: str, indent: str) -> list[str]:
         if actions == _ITSELF:
-            return [f"{indent}values.append(value)"]
+            return [f"{indent}values.append({read})"]
         if len(actions) == 1 and len(actions[0]) == 1 and _plain_attribute(actions[0][0]):
             return [
+                f"{indent}value = {read}",
                 f"{indent}if value is not None:",
                 f"{indent}    try:",
                 f"{indent}        found = value.{actions[0][0]}",
@@ -193,17 +218,22 @@ def _reader(
                 f"{indent}        values.append(found)",
             ]
         actions_table.append(actions)
-        return [f"{indent}follow(value, ACTIONS[{len(actions_table) - 1}], values)"]
+        follow = f"follow(value, ACTIONS[{len(actions_table) - 1}], values)"
+        return [f"{indent}value = {read}", f"{indent}{follow}"]
 
     for name, actions in globals:
-        lines += [f"    value = namespace.get({name!r}, MISSING)", "    if value is not MISSING:"]
-        lines += take(actions, "        ")
+        lines.append(f"    if {name!r} in namespace:")
+        lines += take(actions, f"namespace[{name!r}]", "        ")
     for index, actions in freevars:
-        lines.append(f"    value = closure[{index}].cell_contents")
-        lines += take(actions, "    ")
+        lines += take(actions, f"closure[{index}].cell_contents", "    ")
     lines.append("    return values")
-    namespace: dict[str, Any] = {"MISSING": _MISSING, "follow": _follow}
-    namespace["ACTIONS"] = tuple(actions_table)
+    namespace: dict[str, Any] = {
+        "FUNCTION": FunctionType,
+        "METHOD": MethodType,
+        "MISSING": _MISSING,
+        "follow": _follow,
+        "ACTIONS": tuple(actions_table),
+    }
     exec(compile("\n".join(lines), "<langgraph_fixed nonlocals reader>", "exec"), namespace)
     return namespace["read"]  # type: ignore[no-any-return]
 
@@ -305,7 +335,10 @@ class NonlocalsAnalyser:
             if not isinstance(target, FunctionType):
                 return []  # inspect.getclosurevars raises TypeError: upstream returns []
             if target.__code__ is source.__code__:
-                found = analysis.read(target)
+                try:
+                    found = analysis.read(target)
+                except KeyError:  # a global went while read: the exact path
+                    found = None
                 if found is not None:
                     return found
             return _exact_values(target, analysis)
@@ -330,36 +363,31 @@ def fixed_get_function_nonlocals(
     per-code-object analysis cache; ``__wrapped__`` is upstream's uncached
     function."""
     analyser = NonlocalsAnalyser(original.__wrapped__, visitor, closure_of_wrapped)
-    hit = analyser.analyses.hit
-    missing = _MISSING
+    index, hits = analyser.analyses.identity_index()
     values = analyser.values
 
     def get_function_nonlocals(func: Callable[..., Any]) -> list[Any]:
-        # The hot path of compile(): a function or bound method of an analysed,
-        # undecorated def, whose source and closure are of the same function.
-        kind = type(func)
-        if kind is FunctionType:
-            source: Any = func
-        elif kind is MethodType:
-            source = func.__func__  # type: ignore[attr-defined]
-            if type(source) is not FunctionType:
-                return values(func)
-        else:
+        # The hot path of compile(): the reader of the analysed code answers
+        # for a function or bound method of an undecorated def, and None for
+        # anything else. Nothing on it but a dict read, builtins and the
+        # reader itself: in a build, each bytecode here costs about as much
+        # as a whole lru_cache hit.
+        try:
+            read = index[id(func.__code__)].read  # type: ignore[union-attr]
+        except Exception:
+            # not analysed yet (KeyError), no analysis (None), no __code__, or
+            # a callable whose attribute lookup fails: the general path
             return values(func)
-        # Decorated: its source is another function's. A function's only
-        # `__wrapped__` is in its own __dict__, and getattr with a default
-        # neither raises nor creates that dict (`in source.__dict__` does).
-        if getattr(source, "__wrapped__", missing) is not missing:
+        try:
+            found = read(func)
+        except _UPSTREAM_ERRORS:
+            return []
+        except KeyError:
             return values(func)
-        analysis = hit(source.__code__, None)
-        if analysis is not None:
-            try:
-                found = analysis.read(source)
-            except _UPSTREAM_ERRORS:
-                return []
-            if found is not None:
-                return found
-        return values(func)
+        if found is None:
+            return values(func)
+        next(hits)
+        return found
 
     return dress(get_function_nonlocals, original, analyser)
 
