@@ -96,14 +96,18 @@ def test_bench_compile_tiny(tmp_path: Path) -> None:
     assert startup["differences_ms"]["apply() (in process)"] > 0
 
 
-def test_bench_attribution_tiny() -> None:
-    command = [sys.executable, str(ROOT / "benchmarks" / "bench_attribution.py")]
-    command += ["--rounds", "1", "--batch", "1", "--nodes", "3"]
+def _attribution(*args: str) -> str:
+    command = [sys.executable, str(ROOT / "benchmarks" / "bench_attribution.py"), *args]
     result = subprocess.run(
         command, cwd=ROOT, env=environment(), capture_output=True, text=True, timeout=300
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    rows = {line.split("  ")[0] for line in result.stdout.splitlines()[2:]}
+    return result.stdout
+
+
+def test_bench_attribution_tiny() -> None:
+    out = _attribution("--rounds", "1", "--batch", "1", "--nodes", "3")
+    rows = {line.split("  ")[0] for line in out.splitlines()[2:]}
     assert rows == {
         "upstream",
         "upstream again",
@@ -113,8 +117,26 @@ def test_bench_attribution_tiny() -> None:
         "nonlocals fix called twice",
         "Python wrapper of upstream",
         "copy of upstream's answer",
-    }, result.stdout
-    assert "3-node graph of shared functions" in result.stdout
+    }, out
+    assert "3-node graph of shared functions" in out
+    out = _attribution("--graphs", "per-request", "--rounds", "1", "--batch", "1", "--nodes", "3")
+    rows = {line.split("  ")[0] for line in out.splitlines()[2:]}
+    assert rows == {
+        "floor",
+        "floor again",
+        "fix",
+        "nonlocals fix only",
+        "every fix, floor for nonlocals",
+        "floor returning the fix's answer",
+    }, out
+    assert "ratio to floor" in out
+
+
+def test_bench_attribution_cachegrind_child() -> None:
+    """What --cachegrind runs under valgrind (valgrind itself is too slow for the suite)."""
+    for graphs in ("shared", "per-request"):
+        out = _attribution("--child", "fix", "--graphs", graphs, "--nodes", "3", "--builds", "2")
+        assert out == ""
 
 
 def test_bench_soak_tiny(tmp_path: Path) -> None:
