@@ -63,10 +63,10 @@ def test_bench_compile_tiny(tmp_path: Path) -> None:
             assert len(scenario["per_round_ms"][mode]) == 1
     for case in ("fresh closure", "same object"):
         assert set(figures["get_function_nonlocals"][case]["median_us"]) == {"upstream", "fix"}
-    # every other fix's hit, beside upstream's lru hit and an empty function
+    # every other fix's hit, beside upstream's lru hit, an empty function and a forwarder
     assert figures["hits"] and "one hit of each other fix's cache" in result.stdout
     for case, hit in figures["hits"].items():
-        assert set(hit["median_us"]) == {"upstream", "fix", "empty function"}, case
+        assert set(hit["median_us"]) == {"upstream", "fix", "empty function", "forwarder"}, case
         assert all(value > 0 for value in hit["median_us"].values()), case
         assert case in result.stdout
     assert set(figures["modes"]) == set(MODES)
