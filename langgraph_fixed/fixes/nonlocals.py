@@ -49,11 +49,6 @@ KNOWN_FINGERPRINTS: dict[str, bool] = {
     "ced39912c12d32ee": True,
 }
 
-#: How many code objects' analyses to keep at most: no bound. An entry holds a
-#: few strings and goes as soon as its code object is collected, so the cache
-#: is as large as the set of live analysed ``def``s, never larger; unbounded,
-#: a hit needs no lock.
-ANALYSIS_CACHE_SIZE: int | None = None
 
 #: ``inspect.getclosurevars`` semantics mirrored by ``_values`` were
 #: checked on these Python versions; elsewhere the stdlib function is called.
@@ -285,9 +280,11 @@ class NonlocalsAnalyser:
         self.uncached = uncached
         self.visitor = visitor
         self.closure_of_wrapped = closure_of_wrapped
-        self.analyses: WeakKeyCache[CodeType, NonlocalsAnalysis | None] = WeakKeyCache(
-            ANALYSIS_CACHE_SIZE
-        )
+        # No bound: an entry holds a few strings and code made from them, and
+        # goes as soon as its code object is collected, so the cache is as
+        # large as the set of live analysed defs; unbounded, the hot path can
+        # read it by id with no lock (identity_index).
+        self.analyses: WeakKeyCache[CodeType, NonlocalsAnalysis | None] = WeakKeyCache()
 
     def cache_info(self) -> CacheInfo:
         """Statistics of the per-code-object analysis cache."""
