@@ -79,15 +79,21 @@ Make = Callable[[Any], Callable[[Any], Any]]
 
 
 @contextmanager
-def swapped(make: Make) -> Iterator[None]:
-    """``get_function_nonlocals`` replaced everywhere by ``make(upstream)`` for the block."""
-    upstream = lc_utils.get_function_nonlocals
-    replacement = make(upstream)
-    bc._swap(upstream, replacement)
+def _swapped_in(old: Any, new: Any) -> Iterator[None]:
+    """``old`` replaced everywhere by ``new`` for the block, then put back."""
+    bc._swap(old, new)
     try:
         yield
     finally:
-        bc._swap(replacement, upstream)
+        bc._swap(new, old)
+
+
+@contextmanager
+def swapped(make: Make) -> Iterator[None]:
+    """``get_function_nonlocals`` replaced everywhere by ``make(upstream)`` for the block."""
+    upstream = lc_utils.get_function_nonlocals
+    with _swapped_in(upstream, make(upstream)):
+        yield
 
 
 @contextmanager
@@ -96,14 +102,8 @@ def patched_but(make: Make) -> Iterator[None]:
     # read before patched() rebinds it; a local, since the rebind pass replaces
     # module globals that hold it (bench_compile's note)
     upstream = lc_utils.get_function_nonlocals
-    with langgraph_fixed.patched():
-        replacement = bc._bound_for_deps()
-        stand_in = make(upstream)
-        bc._swap(replacement, stand_in)
-        try:
-            yield
-        finally:
-            bc._swap(stand_in, replacement)
+    with langgraph_fixed.patched(), _swapped_in(bc._bound_for_deps(), make(upstream)):
+        yield
 
 
 def _nonlocals_fix(upstream: Any) -> Callable[[Any], Any]:

@@ -105,10 +105,14 @@ def _attribution(*args: str) -> str:
     return result.stdout
 
 
+def _variants(out: str) -> set[str]:
+    """The variant names of bench_attribution's table (after its two header lines)."""
+    return {line.split("  ")[0] for line in out.splitlines()[2:]}
+
+
 def test_bench_attribution_tiny() -> None:
     out = _attribution("--rounds", "1", "--batch", "1", "--nodes", "3")
-    rows = {line.split("  ")[0] for line in out.splitlines()[2:]}
-    assert rows == {
+    assert _variants(out) == {
         "upstream",
         "upstream again",
         "fix",
@@ -120,8 +124,7 @@ def test_bench_attribution_tiny() -> None:
     }, out
     assert "3-node graph of shared functions" in out
     out = _attribution("--graphs", "per-request", "--rounds", "1", "--batch", "1", "--nodes", "3")
-    rows = {line.split("  ")[0] for line in out.splitlines()[2:]}
-    assert rows == {
+    assert _variants(out) == {
         "floor",
         "floor again",
         "fix",
